@@ -1,0 +1,16 @@
+# System packages from the design card (Debian): OpenBLAS, OpenMP, CLI11, nlohmann-json, xxHash,
+# GoogleTest and Google Benchmark.
+find_package(OpenMP REQUIRED)
+set(BLA_VENDOR OpenBLAS)
+find_package(BLAS REQUIRED)
+find_path(KVLINK_CBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES openblas x86_64-linux-gnu/openblas-pthread x86_64-linux-gnu REQUIRED)
+find_package(CLI11 CONFIG REQUIRED)
+find_package(nlohmann_json CONFIG REQUIRED)
+find_path(KVLINK_XXHASH_INCLUDE_DIR xxhash.h REQUIRED)
+find_library(KVLINK_XXHASH_LIBRARY xxhash REQUIRED)
+if(KVLINK_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+if(KVLINK_BUILD_BENCH)
+  find_package(benchmark REQUIRED)
+endif()

@@ -1,0 +1,43 @@
+// Quantised block layouts (as GGUF stores them) and the row kernels over them: dequantisation,
+// quantisation, and dot products of a quantised row with an F32 vector (the decode-time matvec).
+// Every kernel has a scalar reference in namespace ref; the dispatching versions use AVX2/FMA when
+// compiled in and must agree with the reference (tests/test_quant.cpp).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "tensor/dtype.h"
+
+namespace kvlink {
+
+// ggml-common.h block layouts. d/m/dmin are IEEE fp16 bit patterns.
+constexpr int kQK = 32;    // block size of Q4_0, Q4_1, Q8_0
+constexpr int kQK_K = 256; // super-block size of the K-quants
+struct BlockQ4_0 { uint16_t d; uint8_t qs[kQK / 2]; };                // x = d * (q - 8)
+struct BlockQ4_1 { uint16_t d; uint16_t m; uint8_t qs[kQK / 2]; };    // x = d * q + m
+struct BlockQ8_0 { uint16_t d; int8_t qs[kQK]; };                     // x = d * q
+struct BlockQ4_K { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qs[kQK_K / 2]; };
+struct BlockQ6_K { uint8_t ql[kQK_K / 2]; uint8_t qh[kQK_K / 4]; int8_t scales[kQK_K / 16]; uint16_t d; };
+static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ8_0) == 34, "block layout");
+static_assert(sizeof(BlockQ4_K) == 144 && sizeof(BlockQ6_K) == 210, "block layout");
+
+// n elements of `src` (type `type`, n a multiple of its block size) into F32. Supports every DType
+// except I32.
+void dequantize_row(DType type, const void* src, float* dst, int64_t n);
+// n F32 values into `type`. Supports F32, F16, Q4_0, Q4_1, Q8_0 (and Q4_K, Q6_K for tests).
+void quantize_row(DType type, const float* src, void* dst, int64_t n);
+// Dot product of one row of `type` with an F32 vector of n elements.
+float dot_row(DType type, const void* row, const float* x, int64_t n);
+
+// y[r] = dot(row r of w, x) for r in [0, n_rows); rows are `row_stride` bytes apart. Parallel over
+// rows with OpenMP (n_threads <= 0: OpenMP default).
+void matvec(DType type, const void* w, size_t row_stride, int64_t n_rows, int64_t n_cols,
+            const float* x, float* y, int n_threads);
+
+namespace ref {
+void dequantize_row(DType type, const void* src, float* dst, int64_t n);
+void quantize_row(DType type, const float* src, void* dst, int64_t n);
+float dot_row(DType type, const void* row, const float* x, int64_t n);
+}  // namespace ref
+
+}  // namespace kvlink
