@@ -1,0 +1,45 @@
+#include "model/context.h"
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "tensor/error.h"
+#include "tensor/execute.h"
+
+namespace kvlink {
+
+Context::Context(const Model& model, const ContextParams& params)
+    : model_(model),
+      params_(params),
+      cache_(make_kv_cache(model.hp, params.n_ctx > 0 ? params.n_ctx : model.hp.n_ctx_train, params.kv_type)) {}
+
+std::vector<float> Context::eval(const Batch& batch, const std::vector<float>* mask) {
+  Graph g;
+  Tensor* mask_t = nullptr;
+  if (mask) {
+    const int64_t n_tokens = static_cast<int64_t>(batch.tokens.size());
+    const int64_t n_kv = batch.first_row + n_tokens;
+    if (static_cast<int64_t>(mask->size()) != n_kv * n_tokens) throw Error("attention mask has the wrong size");
+    mask_t = g.input(DType::F32, {n_kv, n_tokens}, "mask");
+    std::memcpy(mask_t->data, mask->data(), mask->size() * sizeof(float));
+  }
+  Tensor* logits = build_llama_graph(g, model_, cache_, batch, mask_t);
+  execute(g, arena_, ExecOptions{params_.n_threads});
+  cache_.n_used = std::max(cache_.n_used, batch.first_row + static_cast<int32_t>(batch.tokens.size()));
+  if (!logits) return {};
+  std::vector<float> out(static_cast<size_t>(logits->n_elements()));
+  std::memcpy(out.data(), logits->data, out.size() * sizeof(float));
+  return out;
+}
+
+std::vector<float> Context::eval_next(const std::vector<TokenId>& tokens) {
+  const int64_t needed = static_cast<int64_t>(cache_.n_used) + static_cast<int64_t>(tokens.size());
+  if (needed > cache_.n_ctx) {
+    throw Error("the sequence needs " + std::to_string(needed) + " tokens but the context holds " +
+                std::to_string(cache_.n_ctx) + " (raise -c)");
+  }
+  return eval(make_causal_batch(tokens, cache_.n_used));
+}
+
+}  // namespace kvlink

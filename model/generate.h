@@ -1,0 +1,36 @@
+// The generation loop: prefill the prompt, then sample and decode one token at a time until EOS/EOT
+// or the token budget, streaming each token's text to a callback.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "model/context.h"
+#include "model/sampler.h"
+
+namespace kvlink {
+
+struct GenerateOptions {
+  int32_t n_predict = 256;  // < 0: until end of generation or the context is full
+  SamplerParams sampling;
+};
+
+struct GenerateResult {
+  std::vector<TokenId> tokens;  // generated ids (the end-of-generation token excluded)
+  std::string text;
+  std::string stop_reason;      // "eos", "length" or "context"
+  int32_t n_prompt = 0;
+  double prompt_ms = 0;         // prefill time
+  double ttft_ms = 0;           // prefill plus sampling the first token
+  double decode_ms = 0;         // time of the decode steps after the first token
+  int32_t n_decode_steps = 0;   // single-token forward passes after the prompt
+  std::vector<float> prompt_logits;  // logits at the last prompt position
+  double decode_tokens_per_s() const;
+  double prompt_tokens_per_s() const;
+};
+
+// `on_piece` receives each token's text as it is generated (may split a UTF-8 character across calls).
+GenerateResult generate(Context& ctx, const std::vector<TokenId>& prompt, const GenerateOptions& options,
+                        const std::function<void(const std::string&)>& on_piece = {});
+
+}  // namespace kvlink

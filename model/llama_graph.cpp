@@ -1,0 +1,90 @@
+#include "model/llama_graph.h"
+
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "tensor/error.h"
+#include "tensor/ops.h"
+
+namespace kvlink {
+
+namespace {
+Tensor* weight(Graph& g, const GGUFTensorInfo* t) {
+  return t ? g.leaf(t->type, t->ne, t->data, t->name) : nullptr;
+}
+
+Tensor* linear(Graph& g, const GGUFTensorInfo* w, const GGUFTensorInfo* bias, Tensor* x) {
+  Tensor* y = mul_mat(g, weight(g, w), x);
+  return bias ? add(g, y, weight(g, bias)) : y;
+}
+
+Tensor* i32_input(Graph& g, const std::vector<int32_t>& values, const char* name) {
+  Tensor* t = g.input(DType::I32, {static_cast<int64_t>(values.size())}, name);
+  std::memcpy(t->data, values.data(), values.size() * sizeof(int32_t));
+  return t;
+}
+}  // namespace
+
+Batch make_causal_batch(const std::vector<TokenId>& tokens, int32_t first_row) {
+  Batch b;
+  b.tokens = tokens;
+  b.first_row = first_row;
+  b.positions.resize(tokens.size());
+  for (size_t i = 0; i < tokens.size(); ++i) b.positions[i] = first_row + static_cast<int32_t>(i);
+  if (!tokens.empty()) b.output_rows = {static_cast<int32_t>(tokens.size()) - 1};
+  return b;
+}
+
+Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Batch& batch, Tensor* mask) {
+  const HParams& hp = model.hp;
+  const ModelWeights& w = model.weights;
+  const auto n_tokens = static_cast<int32_t>(batch.tokens.size());
+  if (n_tokens == 0) throw Error("empty batch");
+  if (batch.positions.size() != batch.tokens.size()) throw Error("batch needs one position per token");
+  if (batch.first_row < 0 || batch.first_row + n_tokens > cache.n_ctx) {
+    throw Error("batch of " + std::to_string(n_tokens) + " tokens at row " + std::to_string(batch.first_row) +
+                " does not fit the context of " + std::to_string(cache.n_ctx));
+  }
+  for (int32_t r : batch.output_rows) {
+    if (r < 0 || r >= n_tokens) throw Error("output row outside the batch");
+  }
+  const int32_t n_kv = batch.first_row + n_tokens;
+
+  Tensor* x = get_rows(g, weight(g, w.token_embd), i32_input(g, batch.tokens, "tokens"));
+  Tensor* pos = i32_input(g, batch.positions, "positions");
+  Tensor* freq_factors = weight(g, w.rope_freqs);
+  AttentionParams ap;
+  ap.head_dim = hp.head_dim;
+  ap.n_head = hp.n_head;
+  ap.n_head_kv = hp.n_head_kv;
+  ap.n_kv = n_kv;
+  ap.q_pos0 = batch.first_row;
+  ap.causal = true;
+  ap.scale = 1.0f / std::sqrt(static_cast<float>(hp.head_dim));
+
+  for (int32_t l = 0; l < hp.n_layer; ++l) {
+    const LayerWeights& L = w.layers[static_cast<size_t>(l)];
+    Tensor* h = rms_norm(g, x, weight(g, L.attn_norm), hp.rms_eps);
+    Tensor* q = rope(g, linear(g, L.wq, L.bq, h), pos, hp.head_dim, hp.rope, freq_factors);
+    Tensor* k = rope(g, linear(g, L.wk, L.bk, h), pos, hp.head_dim, hp.rope, freq_factors);
+    Tensor* v = linear(g, L.wv, L.bv, h);
+    const std::string ln = std::to_string(l);
+    Tensor* kc = g.leaf(cache.type, {cache.width, cache.n_ctx}, cache.k[static_cast<size_t>(l)].data(), "cache_k." + ln);
+    Tensor* vc = g.leaf(cache.type, {cache.width, cache.n_ctx}, cache.v[static_cast<size_t>(l)].data(), "cache_v." + ln);
+    Tensor* attn = attention(g, q, store_kv(g, kc, k, batch.first_row), store_kv(g, vc, v, batch.first_row), mask, ap);
+    x = add(g, x, mul_mat(g, weight(g, L.wo), attn));
+    h = rms_norm(g, x, weight(g, L.ffn_norm), hp.rms_eps);
+    Tensor* ff = swiglu(g, mul_mat(g, weight(g, L.ffn_gate), h), mul_mat(g, weight(g, L.ffn_up), h));
+    x = add(g, x, mul_mat(g, weight(g, L.ffn_down), ff));
+  }
+  if (batch.output_rows.empty()) return nullptr;  // cache-filling batch: no logits wanted
+  // Logits only for the rows that need them: select those rows before the norm and the (large)
+  // output projection.
+  Tensor* rows = get_rows(g, x, i32_input(g, batch.output_rows, "output_rows"));
+  Tensor* logits = mul_mat(g, weight(g, w.output), rms_norm(g, rows, weight(g, w.output_norm), hp.rms_eps));
+  g.mark_output(logits);
+  return logits;
+}
+
+}  // namespace kvlink

@@ -1,0 +1,55 @@
+// A Llama-family model loaded from GGUF: hyper-parameters, weight tensors (left quantised in the
+// mmap), tokenizer and chat template. Tensor names follow llama.cpp's GGUF conventions.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/chat_template.h"
+#include "model/gguf.h"
+#include "model/hparams.h"
+#include "model/tokenizer.h"
+
+namespace kvlink {
+
+struct LayerWeights {
+  const GGUFTensorInfo* attn_norm = nullptr;
+  const GGUFTensorInfo* wq = nullptr;
+  const GGUFTensorInfo* wk = nullptr;
+  const GGUFTensorInfo* wv = nullptr;
+  const GGUFTensorInfo* wo = nullptr;
+  const GGUFTensorInfo* bq = nullptr;  // qwen2 only
+  const GGUFTensorInfo* bk = nullptr;
+  const GGUFTensorInfo* bv = nullptr;
+  const GGUFTensorInfo* ffn_norm = nullptr;
+  const GGUFTensorInfo* ffn_gate = nullptr;
+  const GGUFTensorInfo* ffn_up = nullptr;
+  const GGUFTensorInfo* ffn_down = nullptr;
+};
+
+struct ModelWeights {
+  const GGUFTensorInfo* token_embd = nullptr;
+  const GGUFTensorInfo* output_norm = nullptr;
+  const GGUFTensorInfo* output = nullptr;      // token_embd when the embedding is tied
+  const GGUFTensorInfo* rope_freqs = nullptr;  // Llama-3 frequency divisors, optional
+  std::vector<LayerWeights> layers;
+};
+
+class Model {
+ public:
+  // Maps the GGUF, reads hyper-parameters, checks every tensor's presence, type and shape.
+  // Throws kvlink::Error with a one-line message.
+  static std::unique_ptr<Model> load(const std::string& path);
+
+  GGUFFile file;
+  HParams hp;
+  ModelWeights weights;
+  Tokenizer tokenizer;
+  ChatTemplate chat;
+  bool has_chat_template = false;  // false when the GGUF names no template we support
+
+ private:
+  explicit Model(GGUFFile f) : file(std::move(f)) {}
+};
+
+}  // namespace kvlink

@@ -1,0 +1,31 @@
+#include "tensor/execute.h"
+
+#include <algorithm>
+
+#include "tensor/error.h"
+#include "tensor/kernels.h"
+
+namespace kvlink {
+
+void compute_node(Tensor* node, Arena& arena, const ExecOptions& options) {
+  const int nt = std::max(1, options.n_threads);
+  switch (node->op) {
+    case Op::LEAF: return;
+    case Op::GET_ROWS: return kernel_get_rows(node, nt);
+    case Op::RMS_NORM: return kernel_rms_norm(node, nt);
+    case Op::ADD: return kernel_add(node, nt);
+    case Op::MUL_MAT: return kernel_mul_mat(node, arena, nt);
+    case Op::ROPE: return kernel_rope(node, nt);
+    case Op::SWIGLU: return kernel_swiglu(node, nt);
+    case Op::STORE_KV: return kernel_store_kv(node, nt);
+    case Op::ATTENTION: return kernel_attention(node, arena, nt);
+  }
+  throw Error("unknown graph op");
+}
+
+void execute(Graph& graph, Arena& arena, const ExecOptions& options) {
+  arena.allocate(graph);
+  for (Tensor* node : graph.nodes()) compute_node(node, arena, options);
+}
+
+}  // namespace kvlink

@@ -1,0 +1,18 @@
+// Runs a built graph: plans the arena, then executes each node's kernel in order. Kernels are
+// parallel inside (OpenMP, and OpenBLAS for large F32 products).
+#pragma once
+#include "tensor/arena.h"
+#include "tensor/graph.h"
+
+namespace kvlink {
+
+struct ExecOptions {
+  int n_threads = 1;
+};
+
+void execute(Graph& graph, Arena& arena, const ExecOptions& options);
+
+// The kernel of a single node (its sources must already hold data). Exposed for tests.
+void compute_node(Tensor* node, Arena& arena, const ExecOptions& options);
+
+}  // namespace kvlink

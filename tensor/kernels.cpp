@@ -1,0 +1,140 @@
+#include "tensor/kernels.h"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "tensor/error.h"
+#include "tensor/f16.h"
+#include "tensor/ops.h"
+#include "tensor/quant.h"
+
+namespace kvlink {
+
+namespace {
+float* rowf(Tensor* t, int64_t r) { return reinterpret_cast<float*>(static_cast<uint8_t*>(t->data) + r * t->nb[1]); }
+const float* rowf(const Tensor* t, int64_t r) {
+  return reinterpret_cast<const float*>(static_cast<const uint8_t*>(t->data) + r * t->nb[1]);
+}
+}  // namespace
+
+void kernel_get_rows(Tensor* node, int n_threads) {
+  const Tensor* table = node->src[0];
+  const auto* ids = static_cast<const int32_t*>(node->src[1]->data);
+  const int64_t n = node->ne[1];
+  for (int64_t i = 0; i < n; ++i) {  // validated before the parallel loop: no throwing inside it
+    if (ids[i] < 0 || ids[i] >= table->ne[1]) {
+      throw Error("token id " + std::to_string(ids[i]) + " is outside the vocabulary of " + std::to_string(table->ne[1]));
+    }
+  }
+#pragma omp parallel for num_threads(n_threads) schedule(static) if (n > 16)
+  for (int64_t i = 0; i < n; ++i) {
+    const auto* src = static_cast<const uint8_t*>(table->data) + static_cast<size_t>(ids[i]) * table->nb[1];
+    dequantize_row(table->type, src, rowf(node, i), table->ne[0]);
+  }
+}
+
+void kernel_rms_norm(Tensor* node, int n_threads) {
+  const Tensor* x = node->src[0];
+  const float* w = static_cast<const float*>(node->src[1]->data);
+  const float eps = node->fparams[0];
+  const int64_t n = x->ne[0];
+  const int64_t rows = x->n_rows();
+#pragma omp parallel for num_threads(n_threads) schedule(static) if (rows > 16)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* in = rowf(x, r);
+    float* out = rowf(node, r);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(in[i]) * in[i];
+    const float scale = static_cast<float>(1.0 / std::sqrt(sum / static_cast<double>(n) + eps));
+    for (int64_t i = 0; i < n; ++i) out[i] = in[i] * scale * w[i];
+  }
+}
+
+void kernel_add(Tensor* node, int n_threads) {
+  const Tensor* a = node->src[0];
+  const Tensor* b = node->src[1];
+  const int64_t n = a->ne[0];
+  const int64_t rows = a->n_rows();
+  const bool broadcast = b->n_rows() == 1;
+#pragma omp parallel for num_threads(n_threads) schedule(static) if (rows > 16)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* x = rowf(a, r);
+    const float* y = rowf(b, broadcast ? 0 : r);
+    float* out = rowf(node, r);
+    for (int64_t i = 0; i < n; ++i) out[i] = x[i] + y[i];
+  }
+}
+
+void kernel_rope(Tensor* node, int n_threads) {
+  const Tensor* x = node->src[0];
+  const auto* pos = static_cast<const int32_t*>(node->src[1]->data);
+  const float* factors = node->src[2] ? static_cast<const float*>(node->src[2]->data) : nullptr;
+  const int32_t head_dim = node->iparams[0];
+  const auto mode = static_cast<RopeMode>(node->iparams[1]);
+  const int32_t n_rot = node->iparams[2];
+  const double base = node->fparams[0];
+  const double freq_scale = node->fparams[1];
+  const int64_t width = x->ne[0];
+  const int64_t rows = x->n_rows();
+  const int32_t half = n_rot / 2;
+  // inv_freq[i] = base^(-2i/n_rot) / factor[i]: RoFormer eq. 15, with Llama-3's per-pair divisors.
+  std::vector<double> inv_freq(static_cast<size_t>(half));
+  for (int32_t i = 0; i < half; ++i) {
+    inv_freq[static_cast<size_t>(i)] = std::pow(base, -2.0 * i / n_rot) / (factors ? factors[i] : 1.0);
+  }
+#pragma omp parallel for num_threads(n_threads) schedule(static) if (rows > 4)
+  for (int64_t r = 0; r < rows; ++r) {
+    std::vector<float> cos_t(static_cast<size_t>(half)), sin_t(static_cast<size_t>(half));
+    const double p = static_cast<double>(pos[r]) * freq_scale;
+    for (int32_t i = 0; i < half; ++i) {
+      const double theta = p * inv_freq[static_cast<size_t>(i)];
+      cos_t[static_cast<size_t>(i)] = static_cast<float>(std::cos(theta));
+      sin_t[static_cast<size_t>(i)] = static_cast<float>(std::sin(theta));
+    }
+    const float* in = rowf(x, r);
+    float* out = rowf(node, r);
+    for (int64_t h = 0; h < width; h += head_dim) {
+      const float* xi = in + h;
+      float* yo = out + h;
+      for (int32_t i = 0; i < half; ++i) {
+        // NORM pairs adjacent elements; NEOX pairs element i with element i + n_rot/2.
+        const int32_t i0 = mode == RopeMode::NEOX ? i : 2 * i;
+        const int32_t i1 = mode == RopeMode::NEOX ? i + half : 2 * i + 1;
+        const float c = cos_t[static_cast<size_t>(i)], s = sin_t[static_cast<size_t>(i)];
+        const float a = xi[i0], b = xi[i1];
+        yo[i0] = a * c - b * s;
+        yo[i1] = a * s + b * c;
+      }
+      for (int32_t i = n_rot; i < head_dim; ++i) yo[i] = xi[i];
+    }
+  }
+}
+
+void kernel_swiglu(Tensor* node, int n_threads) {
+  const Tensor* gate = node->src[0];
+  const Tensor* up = node->src[1];
+  const int64_t n = gate->ne[0];
+  const int64_t rows = gate->n_rows();
+#pragma omp parallel for num_threads(n_threads) schedule(static) if (rows > 4)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* g = rowf(gate, r);
+    const float* u = rowf(up, r);
+    float* out = rowf(node, r);
+    for (int64_t i = 0; i < n; ++i) out[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+  }
+}
+
+void kernel_store_kv(Tensor* node, int n_threads) {
+  Tensor* cache = node->src[0];
+  const Tensor* x = node->src[1];
+  const int64_t first = node->iparams[0];
+  const int64_t rows = x->n_rows();
+#pragma omp parallel for num_threads(n_threads) schedule(static) if (rows > 16)
+  for (int64_t r = 0; r < rows; ++r) {
+    auto* dst = static_cast<uint8_t*>(cache->data) + static_cast<size_t>(first + r) * cache->nb[1];
+    quantize_row(cache->type, rowf(x, r), dst, x->ne[0]);
+  }
+}
+
+}  // namespace kvlink

@@ -1,0 +1,52 @@
+// Op constructors: each appends one node to a Graph, checks its operands' shapes and types, and
+// returns the result tensor. Nothing is computed until execute() (execute.h).
+#pragma once
+#include "tensor/graph.h"
+
+namespace kvlink {
+
+enum class RopeMode : int32_t {
+  NORM = 0,  // rotate adjacent pairs (x[2i], x[2i+1]): llama GGUFs (their Q/K rows are permuted for it)
+  NEOX = 2,  // rotate halves (x[i], x[i + n_rot/2]): qwen2 and GPT-NeoX
+};
+
+struct RopeParams {
+  RopeMode mode = RopeMode::NORM;
+  int32_t n_rot = 0;          // rotated dimensions per head (<= head_dim)
+  float freq_base = 10000.0f;
+  float freq_scale = 1.0f;    // linear scaling: position * freq_scale
+};
+
+// Rows of `table` ([width, n_rows], any type) picked by `ids` (I32 [n]); result F32 [width, n].
+Tensor* get_rows(Graph& g, Tensor* table, Tensor* ids);
+// x / sqrt(mean(x^2) + eps) * weight, per row; weight F32 [width].
+Tensor* rms_norm(Graph& g, Tensor* x, Tensor* weight, float eps);
+// a + b; b has a's shape or a single row that is added to every row.
+Tensor* add(Graph& g, Tensor* a, Tensor* b);
+// w [K, N] (any type) times x F32 [K, T]: result F32 [N, T], column t = w . x[:, t].
+Tensor* mul_mat(Graph& g, Tensor* w, Tensor* x);
+// Rotary embedding of x F32 [n_head * head_dim, T] (heads contiguous within a row) at positions
+// I32 [T]. `freq_factors` (F32 [n_rot/2], may be null) divides each frequency, as Llama-3's
+// rope_freqs.weight does.
+Tensor* rope(Graph& g, Tensor* x, Tensor* positions, int32_t head_dim, const RopeParams& p, Tensor* freq_factors);
+// silu(gate) * up, elementwise.
+Tensor* swiglu(Graph& g, Tensor* gate, Tensor* up);
+// Writes x F32 [width, T] into rows first_row..first_row+T-1 of cache [width, n_ctx] (F32 or F16);
+// the result aliases the cache and is what attention reads, so the write runs first.
+Tensor* store_kv(Graph& g, Tensor* cache, Tensor* x, int32_t first_row);
+
+struct AttentionParams {
+  int32_t head_dim = 0;
+  int32_t n_head = 1;
+  int32_t n_head_kv = 1;
+  int32_t n_kv = 0;       // cache rows attended to: 0..n_kv-1
+  int32_t q_pos0 = 0;     // cache row of the first query (causal masking: query t sees rows <= q_pos0 + t)
+  bool causal = true;
+  float scale = 1.0f;
+};
+// q F32 [head_dim * n_head, T]; k, v [head_dim * n_head_kv, >= n_kv] (F32 or F16, usually STORE_KV
+// results); mask F32 [n_kv, T] added to the scores (may be null; -INFINITY hides a key).
+// Result F32 [head_dim * n_head, T]. Grouped-query attention: q head h uses kv head h / (n_head / n_head_kv).
+Tensor* attention(Graph& g, Tensor* q, Tensor* k, Tensor* v, Tensor* mask, const AttentionParams& p);
+
+}  // namespace kvlink
