@@ -24,13 +24,24 @@ struct ChatTemplate {
 
   // Chooses the format from tokenizer.chat_template (and the architecture as a fallback).
   static ChatTemplate from_gguf(const GGUFFile& file);
+  // The same choice from the template text ("" when the file has none) and the vocabulary:
+  // "<|im_start|>" in the template -> CHATML, "<|start_header_id|>" -> LLAMA3; without either, the
+  // vocabulary's tokens decide the same way. Throws kvlink::Error("unsupported chat template").
+  static ChatTemplate from_template(const std::string& chat_template, const std::vector<std::string>& tokens);
 
   std::string message_start(const std::string& role) const;  // "<|im_start|>user\n"
-  std::string message_end() const;                            // "<|im_end|>\n"
-  std::string assistant_opening() const;                      // generation prompt
+  std::string message_end() const;                           // "<|im_end|>\n"
+  std::string assistant_opening() const;                     // generation prompt
   // Whole conversation, as the model's Jinja template renders it (add_generation_prompt = true
-  // appends the assistant opening). Inserts the default system prompt when the template does.
+  // appends the assistant opening). Inserts the default system prompt when the template does, and
+  // starts with bos_text, so encode the result without add_special.
   std::string render(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const;
 };
+
+// The system prompt a ChatML template writes when the conversation has no system message: the
+// string literal that follows "<|im_start|>system\n" up to "<|im_end|>" (SmolLM2: "You are a
+// helpful AI assistant named SmolLM, trained by Hugging Face"; Qwen2: "You are a helpful
+// assistant."). "" when the template holds no such literal.
+std::string chatml_default_system_prompt(const std::string& chat_template);
 
 }  // namespace kvlink
