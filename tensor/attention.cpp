@@ -12,6 +12,7 @@
 
 #include "tensor/kernels.h"
 #include "tensor/quant.h"
+#include "tensor/simd.h"
 
 namespace kvlink {
 
@@ -35,22 +36,16 @@ int64_t visible_keys(const AttnShape& s, int64_t t) {
   return s.causal ? std::min(s.n_kv, s.q_pos0 + t + 1) : s.n_kv;
 }
 
-// In-place softmax over the first n entries; entries n.. are set to 0. A row with no visible key
-// (all -inf) becomes all zeros rather than NaN.
+// In-place softmax over the first n entries; entries n..n_total are set to 0. A row with no
+// visible key (all -inf) becomes all zeros rather than NaN.
 void softmax_row(float* row, int64_t n, int64_t n_total) {
-  float max = -std::numeric_limits<float>::infinity();
-  for (int64_t j = 0; j < n; ++j) max = std::max(max, row[j]);
+  const float max = vec_max(row, n);
   if (max == -std::numeric_limits<float>::infinity()) {
     std::fill(row, row + n_total, 0.0f);
     return;
   }
-  double sum = 0.0;
-  for (int64_t j = 0; j < n; ++j) {
-    row[j] = std::exp(row[j] - max);
-    sum += row[j];
-  }
-  const float inv = static_cast<float>(1.0 / sum);
-  for (int64_t j = 0; j < n; ++j) row[j] *= inv;
+  const double sum = vec_exp_sum(row, n, max);
+  vec_scale(row, n, static_cast<float>(1.0 / sum));
   std::fill(row + n, row + n_total, 0.0f);
 }
 
@@ -111,40 +106,47 @@ void attention_prefill(Tensor* node, const AttnShape& s, Arena& arena, int n_thr
   const Tensor* q = node->src[0];
   const Tensor* mask = node->src[3];
   const int64_t group = s.n_head / s.n_head_kv;
+  const int64_t n_blocks = (s.n_q + kQueryBlock - 1) / kQueryBlock;
   const size_t kv_floats = static_cast<size_t>(s.n_kv * s.head_dim);
-  float* work = arena.work(2 * kv_floats + static_cast<size_t>(kQueryBlock * s.n_kv));
-  float* kbuf = work;
-  float* vbuf = work + kv_floats;
-  float* scores = work + 2 * kv_floats;
+  const size_t scores_floats = static_cast<size_t>(kQueryBlock * s.n_kv);
+  // Work: F32 copies of every kv head's K and V, then one score block per thread.
+  float* work = arena.work(2 * kv_floats * static_cast<size_t>(s.n_head_kv) + scores_floats * static_cast<size_t>(n_threads));
+  std::vector<const float*> kf(static_cast<size_t>(s.n_head_kv)), vf(static_cast<size_t>(s.n_head_kv));
+  std::vector<int> ldk(static_cast<size_t>(s.n_head_kv)), ldv(static_cast<size_t>(s.n_head_kv));
+  for (int64_t h = 0; h < s.n_head_kv; ++h) {
+    const size_t i = static_cast<size_t>(h);
+    kf[i] = kv_head_f32(node->src[1], h, s, work + (2 * i) * kv_floats, &ldk[i], n_threads);
+    vf[i] = kv_head_f32(node->src[2], h, s, work + (2 * i + 1) * kv_floats, &ldv[i], n_threads);
+  }
+  float* scores_base = work + 2 * kv_floats * static_cast<size_t>(s.n_head_kv);
   const int ldq = static_cast<int>(q->nb[1] / sizeof(float));
   const int ldo = static_cast<int>(node->nb[1] / sizeof(float));
-  openblas_set_num_threads(n_threads);
-  for (int64_t kvh = 0; kvh < s.n_head_kv; ++kvh) {
-    int ldk = 0, ldv = 0;
-    const float* kf = kv_head_f32(node->src[1], kvh, s, kbuf, &ldk, n_threads);
-    const float* vf = kv_head_f32(node->src[2], kvh, s, vbuf, &ldv, n_threads);
-    for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
-      for (int64_t t0 = 0; t0 < s.n_q; t0 += kQueryBlock) {
-        const int64_t tb = std::min(kQueryBlock, s.n_q - t0);
-        const int64_t nk = visible_keys(s, t0 + tb - 1);
-        const float* qb = static_cast<const float*>(q->data) + t0 * ldq + h * s.head_dim;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(tb), static_cast<int>(nk),
-                    static_cast<int>(s.head_dim), s.scale, qb, ldq, kf, ldk, 0.0f, scores, static_cast<int>(nk));
-#pragma omp parallel for num_threads(n_threads) schedule(static)
-        for (int64_t r = 0; r < tb; ++r) {
-          float* row = scores + r * nk;
-          const int64_t n = visible_keys(s, t0 + r);
-          if (mask) {
-            const float* mrow = reinterpret_cast<const float*>(static_cast<const uint8_t*>(mask->data) + (t0 + r) * mask->nb[1]);
-            for (int64_t j = 0; j < n; ++j) row[j] += mrow[j];
-          }
-          softmax_row(row, n, nk);
-        }
-        float* ob = static_cast<float*>(node->data) + t0 * ldo + h * s.head_dim;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(tb), static_cast<int>(s.head_dim),
-                    static_cast<int>(nk), 1.0f, scores, static_cast<int>(nk), vf, ldv, 0.0f, ob, ldo);
+  openblas_set_num_threads(1);
+  // One task per (head, query block), each with single-threaded sgemms (see matmul.cpp on why
+  // OpenBLAS never runs its own threads here).
+#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
+  for (int64_t task = 0; task < s.n_head * n_blocks; ++task) {
+    const int64_t h = task / n_blocks;
+    const int64_t t0 = (task % n_blocks) * kQueryBlock;
+    const size_t kvh = static_cast<size_t>(h / group);
+    float* scores = scores_base + scores_floats * static_cast<size_t>(omp_get_thread_num());
+    const int64_t tb = std::min(kQueryBlock, s.n_q - t0);
+    const int64_t nk = visible_keys(s, t0 + tb - 1);
+    const float* qb = static_cast<const float*>(q->data) + t0 * ldq + h * s.head_dim;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(tb), static_cast<int>(nk),
+                static_cast<int>(s.head_dim), s.scale, qb, ldq, kf[kvh], ldk[kvh], 0.0f, scores, static_cast<int>(nk));
+    for (int64_t r = 0; r < tb; ++r) {
+      float* row = scores + r * nk;
+      const int64_t n = visible_keys(s, t0 + r);
+      if (mask) {
+        const float* mrow = reinterpret_cast<const float*>(static_cast<const uint8_t*>(mask->data) + (t0 + r) * mask->nb[1]);
+        for (int64_t j = 0; j < n; ++j) row[j] += mrow[j];
       }
+      softmax_row(row, n, nk);
     }
+    float* ob = static_cast<float*>(node->data) + t0 * ldo + h * s.head_dim;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(tb), static_cast<int>(s.head_dim),
+                static_cast<int>(nk), 1.0f, scores, static_cast<int>(nk), vf[kvh], ldv[kvh], 0.0f, ob, ldo);
   }
 }
 }  // namespace

@@ -1,6 +1,7 @@
 #include "tensor/execute.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "tensor/error.h"
 #include "tensor/kernels.h"
@@ -25,7 +26,17 @@ void compute_node(Tensor* node, Arena& arena, const ExecOptions& options) {
 
 void execute(Graph& graph, Arena& arena, const ExecOptions& options) {
   arena.allocate(graph);
-  for (Tensor* node : graph.nodes()) compute_node(node, arena, options);
+  if (!options.profile) {
+    for (Tensor* node : graph.nodes()) compute_node(node, arena, options);
+    return;
+  }
+  for (Tensor* node : graph.nodes()) {
+    const auto t0 = std::chrono::steady_clock::now();
+    compute_node(node, arena, options);
+    const auto op = static_cast<size_t>(node->op);
+    options.profile->seconds[op] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    options.profile->calls[op] += 1;
+  }
 }
 
 }  // namespace kvlink

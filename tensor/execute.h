@@ -6,8 +6,15 @@
 
 namespace kvlink {
 
+// Accumulated wall time per op kind, for profiling (bench tools print it).
+struct OpProfile {
+  double seconds[16] = {};
+  int64_t calls[16] = {};
+};
+
 struct ExecOptions {
   int n_threads = 1;
+  OpProfile* profile = nullptr;  // when set, each node's time is added to it
 };
 
 void execute(Graph& graph, Arena& arena, const ExecOptions& options);

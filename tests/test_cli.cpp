@@ -1,0 +1,117 @@
+// kvlink-query as a user runs it: bad input gives one clear line on stderr and a non-zero exit;
+// the default model answers the example question; --json and --logits-out write what they say.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "model/gguf.h"
+#include "support/support.h"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Run {
+  int exit_code;
+  std::string out, err;
+};
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+Run run_tool(const std::string& args) {
+  const fs::path dir = fs::temp_directory_path() / ("kvlink-cli-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string out = (dir / "out").string(), err = (dir / "err").string();
+  const std::string cmd = std::string(KVLINK_BIN_DIR) + "/kvlink-query " + args + " >" + out + " 2>" + err + " </dev/null";
+  const int status = std::system(cmd.c_str());
+  Run r{WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), kvlink::testing::read_text_file(out),
+        kvlink::testing::read_text_file(err)};
+  fs::remove_all(dir);
+  return r;
+}
+
+int count_lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+// One line on stderr, non-zero exit (not a crash: crashes give 128+signal), mentioning `what`.
+void expect_clean_error(const Run& r, const std::string& what) {
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find(what), std::string::npos) << r.err;
+}
+
+TEST(Cli, MissingModelIsOneLine) {
+  expect_clean_error(run_tool("-m /nonexistent/model.gguf -p hi"), "/nonexistent/model.gguf");
+}
+
+TEST(Cli, TruncatedModelIsOneLine) {
+  KVLINK_MODEL_OR_SKIP(model);
+  const fs::path cut = fs::temp_directory_path() / "kvlink-truncated.gguf";
+  {
+    std::ifstream in(model, std::ios::binary);
+    std::string head(4096, '\0');
+    in.read(head.data(), static_cast<std::streamsize>(head.size()));
+    std::ofstream(cut, std::ios::binary).write(head.data(), static_cast<std::streamsize>(head.size()));
+  }
+  const Run r = run_tool("-m " + cut.string() + " -p hi");
+  fs::remove(cut);
+  expect_clean_error(r, "kvlink-truncated.gguf");
+}
+
+TEST(Cli, UnknownArchitectureIsOneLine) {
+  kvlink::GGUFWriter w;
+  w.set_string("general.architecture", "mamba");
+  const fs::path p = fs::temp_directory_path() / "kvlink-mamba.gguf";
+  w.write(p.string());
+  const Run r = run_tool("-m " + p.string() + " -p hi");
+  fs::remove(p);
+  expect_clean_error(r, "unsupported architecture 'mamba'");
+}
+
+TEST(Cli, PromptLongerThanContextIsOneLine) {
+  KVLINK_MODEL_OR_SKIP(model);
+  expect_clean_error(run_tool("-m " + model + " -c 8 -p " + shell_quote("one two three four five six seven eight nine ten")),
+                     "context holds 8");
+}
+
+TEST(Cli, BadFlagsFail) {
+  EXPECT_NE(run_tool("-m x.gguf").exit_code, 0);                        // no prompt
+  EXPECT_NE(run_tool("-p hi").exit_code, 0);                            // no model
+  EXPECT_NE(run_tool("-m x.gguf -p hi --kv-cache-type q9").exit_code, 0);
+  EXPECT_NE(run_tool("-m x.gguf -p hi -t 0").exit_code, 0);
+}
+
+TEST(Cli, AnswersTheCapitalOfFrance) {
+  KVLINK_MODEL_OR_SKIP(model);
+  const Run r = run_tool("-m " + model + " --chat -n 32 -t 2 -p " + shell_quote("What is the capital of France?"));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Paris"), std::string::npos) << r.out;
+}
+
+TEST(Cli, JsonAndLogitsOut) {
+  KVLINK_MODEL_OR_SKIP(model);
+  const fs::path logits = fs::temp_directory_path() / "kvlink-logits.bin";
+  const Run r = run_tool("-m " + model + " -n 4 -t 2 --json --logits-out " + logits.string() + " -p " +
+                         shell_quote("The quick brown fox"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("n_generated_tokens").get<int>(), 4);
+  EXPECT_GT(j.at("ttft_ms").get<double>(), 0.0);
+  EXPECT_EQ(j.at("tokens").size(), 4u);
+  EXPECT_EQ(fs::file_size(logits), 49152u * 4u);
+  fs::remove(logits);
+}
+
+}  // namespace
