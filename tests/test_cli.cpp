@@ -16,7 +16,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Run {
+struct ToolRun {
   int exit_code;
   std::string out, err;
 };
@@ -27,13 +27,13 @@ std::string shell_quote(const std::string& s) {
   return q + "'";
 }
 
-Run run_tool(const std::string& args) {
+ToolRun run_tool(const std::string& args) {
   const fs::path dir = fs::temp_directory_path() / ("kvlink-cli-" + std::to_string(::getpid()));
   fs::create_directories(dir);
   const std::string out = (dir / "out").string(), err = (dir / "err").string();
   const std::string cmd = std::string(KVLINK_BIN_DIR) + "/kvlink-query " + args + " >" + out + " 2>" + err + " </dev/null";
   const int status = std::system(cmd.c_str());
-  Run r{WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), kvlink::testing::read_text_file(out),
+  ToolRun r{WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), kvlink::testing::read_text_file(out),
         kvlink::testing::read_text_file(err)};
   fs::remove_all(dir);
   return r;
@@ -46,7 +46,7 @@ int count_lines(const std::string& s) {
 }
 
 // One line on stderr, non-zero exit (not a crash: crashes give 128+signal), mentioning `what`.
-void expect_clean_error(const Run& r, const std::string& what) {
+void expect_clean_error(const ToolRun& r, const std::string& what) {
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_EQ(count_lines(r.err), 1) << r.err;
   EXPECT_NE(r.err.find(what), std::string::npos) << r.err;
@@ -65,7 +65,7 @@ TEST(Cli, TruncatedModelIsOneLine) {
     in.read(head.data(), static_cast<std::streamsize>(head.size()));
     std::ofstream(cut, std::ios::binary).write(head.data(), static_cast<std::streamsize>(head.size()));
   }
-  const Run r = run_tool("-m " + cut.string() + " -p hi");
+  const ToolRun r = run_tool("-m " + cut.string() + " -p hi");
   fs::remove(cut);
   expect_clean_error(r, "kvlink-truncated.gguf");
 }
@@ -75,7 +75,7 @@ TEST(Cli, UnknownArchitectureIsOneLine) {
   w.set_string("general.architecture", "mamba");
   const fs::path p = fs::temp_directory_path() / "kvlink-mamba.gguf";
   w.write(p.string());
-  const Run r = run_tool("-m " + p.string() + " -p hi");
+  const ToolRun r = run_tool("-m " + p.string() + " -p hi");
   fs::remove(p);
   expect_clean_error(r, "unsupported architecture 'mamba'");
 }
@@ -95,7 +95,7 @@ TEST(Cli, BadFlagsFail) {
 
 TEST(Cli, AnswersTheCapitalOfFrance) {
   KVLINK_MODEL_OR_SKIP(model);
-  const Run r = run_tool("-m " + model + " --chat -n 32 -t 2 -p " + shell_quote("What is the capital of France?"));
+  const ToolRun r = run_tool("-m " + model + " --chat -n 32 -t 2 -p " + shell_quote("What is the capital of France?"));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("Paris"), std::string::npos) << r.out;
 }
@@ -103,7 +103,7 @@ TEST(Cli, AnswersTheCapitalOfFrance) {
 TEST(Cli, JsonAndLogitsOut) {
   KVLINK_MODEL_OR_SKIP(model);
   const fs::path logits = fs::temp_directory_path() / "kvlink-logits.bin";
-  const Run r = run_tool("-m " + model + " -n 4 -t 2 --json --logits-out " + logits.string() + " -p " +
+  const ToolRun r = run_tool("-m " + model + " -n 4 -t 2 --json --logits-out " + logits.string() + " -p " +
                          shell_quote("The quick brown fox"));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
