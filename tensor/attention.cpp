@@ -57,7 +57,7 @@ void attention_decode(Tensor* node, const AttnShape& s, Arena& arena, int n_thre
   const Tensor* v = node->src[2];
   const Tensor* mask = node->src[3];
   const int64_t group = s.n_head / s.n_head_kv;
-  const size_t per_thread = static_cast<size_t>(s.n_kv + s.head_dim);
+  const size_t per_thread = static_cast<size_t>(s.n_kv);
   float* work = arena.work(per_thread * static_cast<size_t>(std::max(1, n_threads)));
   const size_t kv_elem = type_traits(k->type).block_bytes;
 #pragma omp parallel for num_threads(n_threads) schedule(static) collapse(2)
@@ -65,22 +65,21 @@ void attention_decode(Tensor* node, const AttnShape& s, Arena& arena, int n_thre
     for (int64_t h = 0; h < s.n_head; ++h) {
       const int tid = omp_get_thread_num();
       float* scores = work + per_thread * static_cast<size_t>(tid);
-      float* vrow = scores + s.n_kv;
       const int64_t kvh = h / group;
       const float* qh = reinterpret_cast<const float*>(static_cast<const uint8_t*>(q->data) + t * q->nb[1]) + h * s.head_dim;
       const int64_t n = visible_keys(s, t);
       const float* mrow = mask ? reinterpret_cast<const float*>(static_cast<const uint8_t*>(mask->data) + t * mask->nb[1]) : nullptr;
+      const bool f16 = k->type == DType::F16;
       for (int64_t j = 0; j < n; ++j) {
         const void* krow = cache_row(k, j) + static_cast<size_t>(kvh * s.head_dim) * kv_elem;
-        scores[j] = s.scale * dot_row(k->type, krow, qh, s.head_dim) + (mrow ? mrow[j] : 0.0f);
+        scores[j] = s.scale * dot_f32_row(qh, krow, f16, s.head_dim) + (mrow ? mrow[j] : 0.0f);
       }
       softmax_row(scores, n, n);
       float* out = reinterpret_cast<float*>(static_cast<uint8_t*>(node->data) + t * node->nb[1]) + h * s.head_dim;
       std::fill(out, out + s.head_dim, 0.0f);
       for (int64_t j = 0; j < n; ++j) {
         if (scores[j] == 0.0f) continue;
-        dequantize_row(v->type, cache_row(v, j) + static_cast<size_t>(kvh * s.head_dim) * kv_elem, vrow, s.head_dim);
-        for (int64_t d = 0; d < s.head_dim; ++d) out[d] += scores[j] * vrow[d];
+        axpy_f32_row(out, scores[j], cache_row(v, j) + static_cast<size_t>(kvh * s.head_dim) * kv_elem, f16, s.head_dim);
       }
     }
   }

@@ -1,9 +1,11 @@
-// Small vector helpers for the softmax of attention: max, exp-and-sum, scale. AVX2/FMA when compiled
+// Small vector helpers for attention: max, exp-and-sum, scale (softmax), and dot/axpy over KV-cache rows. AVX2/FMA when compiled
 // in, scalar otherwise. vec_exp_sum's AVX2 path uses a Cody-Waite range reduction
 // (x = n ln2 + r, |r| <= ln2/2) and a degree-6 Taylor polynomial for e^r, relative error < 2e-7.
 #pragma once
 #include <cmath>
 #include <cstdint>
+
+#include "tensor/f16.h"
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #endif
@@ -81,6 +83,51 @@ inline void vec_scale(float* x, int64_t n, float s) {
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), v));
 #endif
   for (; i < n; ++i) x[i] *= s;
+}
+
+// Dot product of an F32 vector with a KV-cache row of F32 or F16 elements.
+inline float dot_f32_row(const float* x, const void* row, bool f16, int64_t n) {
+  int64_t i = 0;
+  float sum = 0.0f;
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+  __m256 acc = _mm256_setzero_ps();
+  if (f16) {
+    const auto* h = static_cast<const uint16_t*>(row);
+    for (; i + 8 <= n; i += 8) {
+      const __m256 k = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i)));
+      acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), k, acc);
+    }
+  } else {
+    const auto* f = static_cast<const float*>(row);
+    for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(f + i), acc);
+  }
+  sum = hsum256(acc);
+#endif
+  for (; i < n; ++i) {
+    sum += x[i] * (f16 ? fp16_to_fp32(static_cast<const uint16_t*>(row)[i]) : static_cast<const float*>(row)[i]);
+  }
+  return sum;
+}
+
+// y += a * row, for a KV-cache row of F32 or F16 elements.
+inline void axpy_f32_row(float* y, float a, const void* row, bool f16, int64_t n) {
+  int64_t i = 0;
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+  const __m256 va = _mm256_set1_ps(a);
+  if (f16) {
+    const auto* h = static_cast<const uint16_t*>(row);
+    for (; i + 8 <= n; i += 8) {
+      const __m256 v = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i)));
+      _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, v, _mm256_loadu_ps(y + i)));
+    }
+  } else {
+    const auto* f = static_cast<const float*>(row);
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(f + i), _mm256_loadu_ps(y + i)));
+  }
+#endif
+  for (; i < n; ++i) {
+    y[i] += a * (f16 ? fp16_to_fp32(static_cast<const uint16_t*>(row)[i]) : static_cast<const float*>(row)[i]);
+  }
 }
 
 }  // namespace kvlink
