@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: a Release build with warnings as errors (every test, the real default
-# model included), then an ASan/UBSan build running the unit tests (tests needing the real model
-# skip there). Expects scripts/setup.sh to have run (packages and model).
+# Runs the whole test suite: a Release build with warnings as errors, then an ASan/UBSan build; both
+# run every test, the real default model's included. Expects scripts/setup.sh to have run
+# (packages and model; it fetches the model if missing).
 # Environment: KVLINK_SKIP_SANITIZE=1 skips the sanitizer pass.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,6 @@ cmake --build build-test -j"$JOBS"
 if [ "${KVLINK_SKIP_SANITIZE:-0}" != 1 ]; then
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVLINK_SANITIZE=ON -DKVLINK_WERROR=ON -DKVLINK_BUILD_BENCH=OFF >/dev/null
   cmake --build build-asan -j"$JOBS"
-  # Unit tests only (no KVLINK_MODEL): the real-model tests are covered by the Release pass above.
-  (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j"$JOBS")
+  (cd build-asan && KVLINK_MODEL="$MODEL" KVLINK_REQUIRE_MODEL=1 ASAN_OPTIONS=detect_leaks=1 \
+     UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j"$JOBS")
 fi
