@@ -499,28 +499,5 @@ TEST(SmolLM2Tokenizer, MatchesTransformersOnEveryFixtureCase) {
   std::printf("tokenizer fixture: %zu / %zu cases identical\n", n_pass, fixture["cases"].size());
 }
 
-// Not a pass/fail bound (timings vary by machine): prints single-threaded encode throughput.
-TEST(SmolLM2Tokenizer, ReportsEncodeThroughput) {
-  KVLINK_MODEL_OR_SKIP(path);
-  const Tokenizer& tok = smollm2(path);
-  const std::vector<std::string> sentences = {
-      "The committee reviewed the proposal on Tuesday and asked for a revised budget by March 3rd. ",
-      "Researchers found that the new alloy withstands temperatures above 1,200 degrees Celsius. ",
-      "\"It's not what we expected,\" she said, pointing at the chart; the trend had reversed.\n",
-      "In 2019, the city's population reached 845,000, an increase of 12% over the decade. ",
-      "Photosynthesis converts light energy into chemical energy stored in glucose molecules.\n\n",
-  };
-  std::string text;
-  std::mt19937 rng(1);
-  while (text.size() < (4u << 20)) text += sentences[rng() % sentences.size()];
-  tok.encode(text.substr(0, 1 << 16), false, false);  // warm up
-  const auto t0 = std::chrono::steady_clock::now();
-  const std::vector<TokenId> ids = tok.encode(text, false, false);
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("encode: %.1f MB of English in %.3f s = %.2f MB/s (%zu tokens)\n", text.size() / 1e6, s,
-              text.size() / 1e6 / s, ids.size());
-  EXPECT_FALSE(ids.empty());
-}
-
 }  // namespace
 }  // namespace kvlink
