@@ -18,14 +18,6 @@ namespace kvlink {
 
 namespace {
 
-void check_n(DType type, int64_t n) {
-  const int64_t bs = type_traits(type).block_size;
-  if (n < 0 || n % bs != 0) {
-    throw Error(std::string(dtype_name(type)) + ": " + std::to_string(n) + " elements is not a multiple of " +
-                std::to_string(bs));
-  }
-}
-
 #if KVLINK_QUANT_AVX2
 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -79,15 +71,23 @@ float dot_f16(const uint16_t* a, const float* x, int64_t n) {
   return s;
 }
 
+// A Q4_0/Q4_1 block's scale d and offset m (x = d q + m; Q4_0 stores no m and uses m = -8 d).
+inline void q4_scales(const uint8_t* block, bool has_min, float* d, float* m) {
+  uint16_t dh, mh = 0;
+  __builtin_memcpy(&dh, block, 2);
+  if (has_min) __builtin_memcpy(&mh, block + 2, 2);
+  *d = fp16_to_fp32(dh);
+  *m = has_min ? fp16_to_fp32(mh) : -8.0f * *d;
+}
+
 // Per block: sum_i (d q_i + m) x_i = d * sum q_i x_i + m * sum x_i (Q4_0: m = -8 d).
 template <bool kHasMin>
 float dot_q4(const uint8_t* row, size_t block_bytes, const float* x, int64_t n_blocks) {
   __m256 acc = _mm256_setzero_ps();
   for (int64_t k = 0; k < n_blocks; ++k, x += kQK) {
     const uint8_t* b = row + k * block_bytes;
-    uint16_t dh, mh = 0;
-    __builtin_memcpy(&dh, b, 2);
-    if (kHasMin) __builtin_memcpy(&mh, b + 2, 2);
+    float d, m;
+    q4_scales(b, kHasMin, &d, &m);
     __m256 q[4];
     unpack_q4(b + (kHasMin ? 4 : 2), q);
     const __m256 x0 = _mm256_loadu_ps(x), x1 = _mm256_loadu_ps(x + 8), x2 = _mm256_loadu_ps(x + 16),
@@ -97,8 +97,6 @@ float dot_q4(const uint8_t* row, size_t block_bytes, const float* x, int64_t n_b
     qx = _mm256_fmadd_ps(q[2], x2, qx);
     qx = _mm256_fmadd_ps(q[3], x3, qx);
     const __m256 xs = _mm256_add_ps(_mm256_add_ps(x0, x1), _mm256_add_ps(x2, x3));
-    const float d = fp16_to_fp32(dh);
-    const float m = kHasMin ? fp16_to_fp32(mh) : -8.0f * d;
     acc = _mm256_fmadd_ps(_mm256_set1_ps(d), qx, acc);
     acc = _mm256_fmadd_ps(_mm256_set1_ps(m), xs, acc);
   }
@@ -122,13 +120,11 @@ float dot_q8_0(const BlockQ8_0* b, const float* x, int64_t n_blocks) {
 void dequant_q4(const uint8_t* row, size_t block_bytes, bool has_min, float* y, int64_t n_blocks) {
   for (int64_t k = 0; k < n_blocks; ++k, y += kQK) {
     const uint8_t* b = row + k * block_bytes;
-    uint16_t dh, mh = 0;
-    __builtin_memcpy(&dh, b, 2);
-    if (has_min) __builtin_memcpy(&mh, b + 2, 2);
+    float d, m;
+    q4_scales(b, has_min, &d, &m);
     __m256 q[4];
     unpack_q4(b + (has_min ? 4 : 2), q);
-    const float d = fp16_to_fp32(dh);
-    const __m256 vd = _mm256_set1_ps(d), vm = _mm256_set1_ps(has_min ? fp16_to_fp32(mh) : -8.0f * d);
+    const __m256 vd = _mm256_set1_ps(d), vm = _mm256_set1_ps(m);
     // Q4_0: d * (q - 8) is computed as d * q + (-8 d), exact in float for 4-bit q and an fp16 d.
     for (int i = 0; i < 4; ++i) _mm256_storeu_ps(y + 8 * i, _mm256_fmadd_ps(vd, q[i], vm));
   }
@@ -138,7 +134,7 @@ void dequant_q4(const uint8_t* row, size_t block_bytes, bool has_min, float* y, 
 }  // namespace
 
 void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
-  check_n(type, n);
+  row_bytes(type, n);  // throws unless n is a whole number of blocks
 #if KVLINK_QUANT_AVX2
   switch (type) {
     case DType::F16: {
@@ -174,7 +170,7 @@ void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
 void quantize_row(DType type, const float* src, void* dst, int64_t n) {
 #if KVLINK_QUANT_AVX2
   if (type == DType::F16) {  // the KV cache's store path
-    check_n(type, n);
+    row_bytes(type, n);  // throws unless n is a whole number of blocks
     auto* h = static_cast<uint16_t*>(dst);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -188,7 +184,7 @@ void quantize_row(DType type, const float* src, void* dst, int64_t n) {
 }
 
 float dot_row(DType type, const void* row, const float* x, int64_t n) {
-  check_n(type, n);
+  row_bytes(type, n);  // throws unless n is a whole number of blocks
 #if KVLINK_QUANT_AVX2
   switch (type) {
     case DType::F32: return dot_f32(static_cast<const float*>(row), x, n);
@@ -216,7 +212,7 @@ float dot_row(DType type, const void* row, const float* x, int64_t n) {
 
 void matvec(DType type, const void* w, size_t row_stride, int64_t n_rows, int64_t n_cols, const float* x, float* y,
             int n_threads) {
-  check_n(type, n_cols);
+  row_bytes(type, n_cols);  // throws unless n_cols is a whole number of blocks
   const auto* base = static_cast<const uint8_t*>(w);
   if (n_threads <= 0) n_threads = 1;
 #pragma omp parallel for num_threads(n_threads) schedule(static) if (n_rows >= 64)

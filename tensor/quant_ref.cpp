@@ -13,14 +13,6 @@ namespace kvlink::ref {
 
 namespace {
 
-void check_n(DType type, int64_t n) {
-  const int64_t bs = type_traits(type).block_size;
-  if (n < 0 || n % bs != 0) {
-    throw Error(std::string(dtype_name(type)) + ": " + std::to_string(n) + " elements is not a multiple of " +
-                std::to_string(bs));
-  }
-}
-
 // Q4_K packs 8 six-bit scales and 8 six-bit mins into 12 bytes (ggml's get_scale_min_k4).
 void scale_min_k4(int j, const uint8_t* q, int* sc, int* m) {
   if (j < 4) {
@@ -71,7 +63,7 @@ int nearest(float x) { return static_cast<int>(std::lround(x)); }
 }  // namespace
 
 void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
-  check_n(type, n);
+  row_bytes(type, n);  // throws unless n is a whole number of blocks
   switch (type) {
     case DType::F32:
       std::copy_n(static_cast<const float*>(src), n, dst);
@@ -119,7 +111,7 @@ void dequantize_row(DType type, const void* src, float* dst, int64_t n) {
 }
 
 void quantize_row(DType type, const float* src, void* dst, int64_t n) {
-  check_n(type, n);
+  row_bytes(type, n);  // throws unless n is a whole number of blocks
   switch (type) {
     case DType::F32:
       std::copy_n(src, n, static_cast<float*>(dst));
