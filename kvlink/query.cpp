@@ -25,6 +25,10 @@ QueryResult run_query(const Model& model, const QueryOptions& options,
   if (r.prompt_tokens.empty()) throw Error("the prompt is empty");
   const int64_t n_prompt = static_cast<int64_t>(r.prompt_tokens.size());
   const int64_t wanted = n_prompt + std::max<int32_t>(options.n_predict, 0) + (options.n_predict < 0 ? model.hp.n_ctx_train : 0);
+  if (options.n_ctx > model.hp.n_ctx_train) {
+    throw Error("-c " + std::to_string(options.n_ctx) + " exceeds the model's training context of " +
+                std::to_string(model.hp.n_ctx_train) + " tokens");
+  }
   const int64_t n_ctx = options.n_ctx > 0 ? options.n_ctx : std::min<int64_t>(wanted, model.hp.n_ctx_train);
   if (n_prompt > n_ctx) {
     throw Error("the prompt has " + std::to_string(n_prompt) + " tokens but the context holds " + std::to_string(n_ctx) +

@@ -86,6 +86,20 @@ TEST(Cli, PromptLongerThanContextIsOneLine) {
                      "context holds 8");
 }
 
+TEST(Cli, ContextBeyondTrainingIsOneLine) {
+  KVLINK_MODEL_OR_SKIP(model);
+  expect_clean_error(run_tool("-m " + model + " -c 100000000 -p hi"), "exceeds the model's training context of 8192");
+}
+
+TEST(Cli, EmptyPromptIsOneLine) {
+  KVLINK_MODEL_OR_SKIP(model);
+  expect_clean_error(run_tool("-m " + model + " -p ''"), "give exactly one of -p PROMPT or -f FILE");
+  const fs::path empty = fs::temp_directory_path() / "kvlink-empty-prompt.txt";
+  std::ofstream(empty).close();
+  expect_clean_error(run_tool("-m " + model + " -f " + empty.string()), "the prompt is empty");
+  fs::remove(empty);
+}
+
 TEST(Cli, BadFlagsFail) {
   EXPECT_NE(run_tool("-m x.gguf").exit_code, 0);                        // no prompt
   EXPECT_NE(run_tool("-p hi").exit_code, 0);                            // no model
