@@ -3,39 +3,15 @@
 // counts are checked against the bytes left before any allocation sized by them.
 #include "model/gguf.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <unordered_set>
 
+#include "model/mapped_file.h"
 #include "tensor/error.h"
 
 namespace kvlink {
-
-class MappedFile {
- public:
-  explicit MappedFile(const std::string& path) {
-    fd_ = ::open(path.c_str(), O_RDONLY);
-    if (fd_ < 0) throw Error(path + ": cannot open (" + std::strerror(errno) + ")");
-    struct stat st{};
-    if (fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) { ::close(fd_); throw Error(path + ": not a regular file"); }
-    size_ = static_cast<size_t>(st.st_size);
-    if (size_ == 0) { ::close(fd_); throw Error(path + ": empty file"); }
-    void* p = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
-    if (p == MAP_FAILED) { ::close(fd_); throw Error(path + ": mmap failed"); }
-    data_ = static_cast<const uint8_t*>(p);
-  }
-  ~MappedFile() { munmap(const_cast<uint8_t*>(data_), size_); ::close(fd_); }
-  const uint8_t* data() const { return data_; }
-  size_t size() const { return size_; }
- private:
-  int fd_ = -1; const uint8_t* data_ = nullptr; size_t size_ = 0;
-};
 
 size_t GGUFValue::array_size() const { return ints.size() + floats.size() + strs.size() + arrays.size(); }
 int64_t GGUFTensorInfo::n_elements() const { int64_t n = 1; for (int64_t d : ne) n *= d; return n; }
