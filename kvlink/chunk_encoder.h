@@ -1,0 +1,16 @@
+// Encodes one document chunk on its own (KVLink step 1): causal attention over its tokens only, at
+// RoPE positions first_position..first_position+n-1, no BOS or neighbour, no logits. Returns the
+// K (rotated to those positions) and V rows of every layer as F32.
+#pragma once
+#include <vector>
+
+#include "kvlink/cache_file.h"
+#include "model/llama_model.h"
+
+namespace kvlink {
+
+CacheGeometry cache_geometry(const Model& model);
+
+ChunkKV encode_chunk(const Model& model, const std::vector<TokenId>& tokens, int n_threads, int32_t first_position = 0);
+
+}  // namespace kvlink
