@@ -68,6 +68,13 @@ void put_value(ByteSink& out, const GGUFValue& v) {
   }
 }
 
+GGUFValue scalar(GGUFType type, int64_t i) {
+  GGUFValue v;
+  v.type = type;
+  v.i = i;
+  return v;
+}
+
 GGUFValue array_of(GGUFType elem) {
   GGUFValue v;
   v.type = GGUFType::ARRAY;
@@ -88,41 +95,25 @@ void GGUFWriter::set(const std::string& key, const GGUFValue& value) {
 }
 
 void GGUFWriter::set_string(const std::string& key, const std::string& s) {
-  GGUFValue v;
-  v.type = GGUFType::STRING;
+  GGUFValue v = scalar(GGUFType::STRING, 0);
   v.str = s;
   set(key, v);
 }
-void GGUFWriter::set_u32(const std::string& key, uint32_t x) {
-  GGUFValue v;
-  v.type = GGUFType::UINT32;
-  v.i = x;
-  set(key, v);
-}
-void GGUFWriter::set_i32(const std::string& key, int32_t x) {
-  GGUFValue v;
-  v.type = GGUFType::INT32;
-  v.i = x;
-  set(key, v);
-}
+void GGUFWriter::set_u32(const std::string& key, uint32_t x) { set(key, scalar(GGUFType::UINT32, x)); }
+void GGUFWriter::set_i32(const std::string& key, int32_t x) { set(key, scalar(GGUFType::INT32, x)); }
 void GGUFWriter::set_u64(const std::string& key, uint64_t x) {
-  GGUFValue v;
-  v.type = GGUFType::UINT64;
+  GGUFValue v = scalar(GGUFType::UINT64, static_cast<int64_t>(x));
   v.u = x;
-  v.i = static_cast<int64_t>(x);
   set(key, v);
 }
 void GGUFWriter::set_f32(const std::string& key, float x) {
-  GGUFValue v;
-  v.type = GGUFType::FLOAT32;
+  GGUFValue v = scalar(GGUFType::FLOAT32, 0);
   v.f = x;
   set(key, v);
 }
 void GGUFWriter::set_bool(const std::string& key, bool x) {
-  GGUFValue v;
-  v.type = GGUFType::BOOL;
+  GGUFValue v = scalar(GGUFType::BOOL, x ? 1 : 0);
   v.b = x;
-  v.i = x;
   set(key, v);
 }
 void GGUFWriter::set_string_array(const std::string& key, const std::vector<std::string>& x) {
