@@ -1,7 +1,6 @@
 #include "kvlink/query.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "model/context.h"
 #include "model/gguf.h"

@@ -1,6 +1,5 @@
 #include "kvlink/reuse.h"
 
-#include <cstring>
 
 #include "kvlink/position_shift.h"
 #include "tensor/error.h"

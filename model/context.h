@@ -29,9 +29,7 @@ class Context {
   const Model& model() const { return model_; }
   KVCache& cache() { return cache_; }
   int n_threads() const { return params_.n_threads; }
-  void set_n_threads(int n) { params_.n_threads = n; }
   void clear() { cache_.n_used = 0; }
-  size_t arena_bytes() const { return arena_.capacity_bytes(); }
 
  private:
   const Model& model_;
