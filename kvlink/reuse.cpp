@@ -1,75 +1,125 @@
 #include "kvlink/reuse.h"
 
+#include <chrono>
+#include <limits>
 
-#include "kvlink/position_shift.h"
+#include "kvlink/cache_load.h"
+#include "kvlink/cacheblend.h"
 #include "tensor/error.h"
-#include "tensor/quant.h"
 
 namespace kvlink {
 
 namespace {
-
-// Runs `tokens` at consecutive rows/positions starting at `row`; returns logits of the last one
-// when `want_logits`.
-std::vector<float> run_segment(Context& ctx, const std::vector<TokenId>& tokens, int32_t row, bool want_logits) {
-  if (tokens.empty()) return {};
-  Batch batch = make_causal_batch(tokens, row);
-  if (!want_logits) batch.output_rows.clear();
-  return ctx.eval(batch);
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
-
-// Copies a chunk's cached rows into the context's KV cache at `row`, shifting keys by `shift_by`.
-void place_chunk(Context& ctx, const ChunkCacheFile& cache, int32_t row, int32_t shift_by) {
-  KVCache& kv = ctx.cache();
-  const Model& model = ctx.model();
-  const int32_t n = cache.n_tokens();
-  const int64_t width = kv.width;
-  std::vector<float> rows(static_cast<size_t>(n * width));
-  for (int32_t l = 0; l < model.hp.n_layer; ++l) {
-    for (int which = 0; which < 2; ++which) {
-      const uint8_t* src = which ? cache.v_rows(l) : cache.k_rows(l);
-      for (int32_t t = 0; t < n; ++t) {
-        dequantize_row(cache.kv_type(), src + static_cast<size_t>(t) * cache.row_bytes(), rows.data() + t * width, width);
-      }
-      if (which == 0 && shift_by != 0) shift_key_rows(model, rows, shift_by, ctx.n_threads());
-      for (int32_t t = 0; t < n; ++t) {
-        uint8_t* dst = which ? kv.v_row(l, row + t) : kv.k_row(l, row + t);
-        quantize_row(kv.type, rows.data() + t * width, dst, width);
-      }
-    }
-  }
-  kv.n_used = std::max(kv.n_used, row + n);
-}
-
 }  // namespace
 
-std::vector<float> prefill_with_caches(Context& ctx, const PromptLayout& layout,
-                                       const std::vector<const ChunkCacheFile*>& caches, bool shift, ReuseStats* stats) {
-  if (caches.size() != layout.chunks.size()) throw Error("one cache per chunk is needed");
+ReuseMode parse_reuse_mode(const std::string& name) {
+  if (name == "full") return ReuseMode::FULL;
+  if (name == "kvlink") return ReuseMode::KVLINK;
+  if (name == "reencode") return ReuseMode::REENCODE;
+  if (name == "noshift") return ReuseMode::NOSHIFT;
+  if (name == "cacheblend") return ReuseMode::CACHEBLEND;
+  throw Error("--mode must be full, kvlink, reencode, noshift or cacheblend, not '" + name + "'");
+}
+
+const char* reuse_mode_name(ReuseMode mode) {
+  switch (mode) {
+    case ReuseMode::FULL: return "full";
+    case ReuseMode::KVLINK: return "kvlink";
+    case ReuseMode::REENCODE: return "reencode";
+    case ReuseMode::NOSHIFT: return "noshift";
+    case ReuseMode::CACHEBLEND: return "cacheblend";
+  }
+  return "?";
+}
+
+bool uses_caches(ReuseMode mode) { return mode != ReuseMode::FULL; }
+
+ComputedTokens splice_computed_tokens(const PromptLayout& layout, const std::vector<int32_t>& recompute) {
+  if (!layout.links.empty() && layout.links.size() != layout.chunks.size()) {
+    throw Error("layout needs one link-token list per chunk");
+  }
+  const std::vector<TokenId> all = layout.flatten();
+  std::vector<uint8_t> computed(all.size(), 1);
+  for (size_t i = 0; i < layout.chunks.size(); ++i) {
+    const auto begin = static_cast<size_t>(layout.chunk_start(i));
+    std::fill_n(computed.begin() + static_cast<std::ptrdiff_t>(begin), layout.chunks[i].size(), 0);
+  }
+  for (int32_t p : recompute) {
+    if (p < 0 || static_cast<size_t>(p) >= all.size()) throw Error("recomputed position outside the layout");
+    computed[static_cast<size_t>(p)] = 1;
+  }
+  ComputedTokens c;
+  for (size_t p = 0; p < all.size(); ++p) {
+    if (!computed[p]) continue;
+    c.tokens.push_back(all[p]);
+    c.positions.push_back(static_cast<int32_t>(p));
+  }
+  return c;
+}
+
+std::vector<float> computed_tokens_mask(const std::vector<int32_t>& positions, int32_t n_kv) {
+  std::vector<float> mask(positions.size() * static_cast<size_t>(n_kv), -std::numeric_limits<float>::infinity());
+  for (size_t t = 0; t < positions.size(); ++t) {
+    std::fill_n(mask.begin() + static_cast<std::ptrdiff_t>(t * static_cast<size_t>(n_kv)), positions[t] + 1, 0.0f);
+  }
+  return mask;
+}
+
+std::vector<float> prefill_layout(Context& ctx, const PromptLayout& layout, const std::vector<const ChunkCacheFile*>& caches,
+                                  const PrefillOptions& options, ReuseStats* stats) {
   if (layout.suffix.empty()) throw Error("the layout needs a suffix (the question)");
-  if (layout.n_tokens() > ctx.cache().n_ctx) {
-    throw Error("the prompt has " + std::to_string(layout.n_tokens()) + " tokens but the context holds " +
-                std::to_string(ctx.cache().n_ctx));
+  const int32_t n = layout.n_tokens();
+  if (n > ctx.cache().n_ctx) {
+    throw Error("the prompt has " + std::to_string(n) + " tokens but the context holds " + std::to_string(ctx.cache().n_ctx));
   }
   ReuseStats s;
-  run_segment(ctx, layout.opening, 0, false);
-  s.tokens_computed += static_cast<int32_t>(layout.opening.size());
-  int32_t row = static_cast<int32_t>(layout.opening.size());
+  ctx.clear();
+  if (options.mode == ReuseMode::FULL) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<float> logits = ctx.eval(make_causal_batch(layout.flatten(), 0));
+    s.tokens_computed = n;
+    s.compute_ms = ms_since(t0);
+    if (stats) *stats = s;
+    return logits;
+  }
+  if (caches.size() != layout.chunks.size()) throw Error("one cache per chunk is needed");
+
+  // Cache load pass: chunk rows at their layout rows, keys shifted to their global positions.
+  auto t0 = std::chrono::steady_clock::now();
   for (size_t i = 0; i < layout.chunks.size(); ++i) {
     if (caches[i]->tokens() != layout.chunks[i]) throw Error("a chunk cache does not hold its chunk's tokens");
-    place_chunk(ctx, *caches[i], row, shift ? row : 0);
+    const int32_t row = layout.chunk_start(i);
+    const int32_t shift = options.mode == ReuseMode::NOSHIFT ? 0 : row;
+    s.bytes_loaded += load_chunk_rows(ctx.cache(), ctx.model(), *caches[i], row, shift, ctx.n_threads());
     s.tokens_reused += caches[i]->n_tokens();
-    s.bytes_loaded += 2 * caches[i]->row_bytes() * static_cast<size_t>(caches[i]->n_tokens()) *
-                      static_cast<size_t>(ctx.model().hp.n_layer);
-    row += caches[i]->n_tokens();
-    if (!layout.links.empty() && !layout.links[i].empty()) {
-      run_segment(ctx, layout.links[i], row, false);
-      s.tokens_computed += static_cast<int32_t>(layout.links[i].size());
-      row += static_cast<int32_t>(layout.links[i].size());
-    }
   }
-  std::vector<float> logits = run_segment(ctx, layout.suffix, row, true);
-  s.tokens_computed += static_cast<int32_t>(layout.suffix.size());
+  s.load_ms = ms_since(t0);
+
+  // CacheBlend picks chunk tokens to recompute; the other modes recompute none.
+  std::vector<int32_t> recompute;
+  if (options.mode == ReuseMode::CACHEBLEND) {
+    t0 = std::chrono::steady_clock::now();
+    recompute = cacheblend_select(ctx, layout, options.recompute_ratio);
+    s.select_ms = ms_since(t0);
+  }
+
+  // Splice and mask passes, then one forward over the computed tokens at their own rows.
+  t0 = std::chrono::steady_clock::now();
+  const ComputedTokens c = splice_computed_tokens(layout, recompute);
+  Batch batch;
+  batch.tokens = c.tokens;
+  batch.positions = c.positions;
+  batch.rows = c.positions;
+  batch.output_rows = {static_cast<int32_t>(c.tokens.size()) - 1};
+  const std::vector<float> mask = computed_tokens_mask(c.positions, batch.n_kv());
+  std::vector<float> logits = ctx.eval(batch, &mask);
+  s.compute_ms = ms_since(t0);
+  s.tokens_computed = static_cast<int32_t>(c.tokens.size());
+  s.tokens_recomputed = static_cast<int32_t>(recompute.size());
+  s.tokens_reused -= s.tokens_recomputed;
   if (stats) *stats = s;
   return logits;
 }

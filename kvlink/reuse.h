@@ -1,9 +1,16 @@
-// Prefill from reused chunk caches (KVLink steps 2 and 3): the opening is computed, each chunk's
-// cached K/V rows are placed at its global rows with keys shifted from local to global positions,
-// and link tokens and the suffix are computed at query time with causal attention over everything
-// before them - which is exactly what the KVLink mask allows them to see, since chunk rows already
-// hold what the chunk saw on its own.
+// Prefill of a KVLink prompt layout in each mode (DESIGN.md, "Modes"), all through one code path:
+//   full        ordinary causal prefill of every token (the reference);
+//   kvlink      chunk rows from their caches, keys shifted to global positions, link tokens computed;
+//   reencode    the same without link tokens (PromptCache with re-encoded positions);
+//   noshift     chunk rows at their local positions (naive concatenation);
+//   cacheblend  reencode, then the chunk tokens whose values deviate most are recomputed (cacheblend.h).
+// The KV cache rows follow the layout order, so row = position. A reuse prefill is three passes and
+// one forward: cache load (chunk caches become cache rows, keys shifted), splice (the tokens to
+// compute, link tokens included, form one batch at their own rows), KVLink mask (a computed token at
+// position p sees rows 0..p: what it may see under the paper's mask, since each chunk's rows hold
+// what the chunk saw alone). Then one forward over the batch.
 #pragma once
+#include <string>
 #include <vector>
 
 #include "kvlink/cache_file.h"
@@ -12,17 +19,41 @@
 
 namespace kvlink {
 
-struct ReuseStats {
-  int32_t tokens_reused = 0;
-  int32_t tokens_computed = 0;
-  size_t bytes_loaded = 0;
+enum class ReuseMode { FULL, KVLINK, REENCODE, NOSHIFT, CACHEBLEND };
+ReuseMode parse_reuse_mode(const std::string& name);  // throws kvlink::Error for an unknown name
+const char* reuse_mode_name(ReuseMode mode);
+bool uses_caches(ReuseMode mode);  // every mode but full
+
+struct PrefillOptions {
+  ReuseMode mode = ReuseMode::KVLINK;
+  double recompute_ratio = 0.15;  // cacheblend: share of chunk tokens recomputed
 };
 
-// `caches[i]` holds layout.chunks[i]'s encoding (its tokens must match). `shift` false keeps keys at
-// their local positions (the naive "noshift" mode). Fills ctx's cache rows 0..n_tokens-1 and returns
-// the logits of the last suffix token.
-std::vector<float> prefill_with_caches(Context& ctx, const PromptLayout& layout,
-                                       const std::vector<const ChunkCacheFile*>& caches, bool shift = true,
-                                       ReuseStats* stats = nullptr);
+struct ReuseStats {
+  int32_t tokens_reused = 0;      // rows taken from chunk caches (recomputed ones excluded)
+  int32_t tokens_computed = 0;    // rows computed by the forward pass
+  int32_t tokens_recomputed = 0;  // cacheblend: chunk tokens among tokens_computed
+  size_t bytes_loaded = 0;        // bytes read from chunk cache files
+  double load_ms = 0;             // cache load pass (incl. key shift)
+  double select_ms = 0;           // cacheblend: the selection forward
+  double compute_ms = 0;          // the forward over the computed tokens
+};
+
+// Fills ctx's cache rows 0..layout.n_tokens()-1 and returns the logits of the last suffix token.
+// `caches[i]` holds layout.chunks[i]'s encoding (not read in full mode, where it may be empty).
+// Throws kvlink::Error when the layout does not fit the context or a cache holds other tokens.
+std::vector<float> prefill_layout(Context& ctx, const PromptLayout& layout, const std::vector<const ChunkCacheFile*>& caches,
+                                  const PrefillOptions& options, ReuseStats* stats = nullptr);
+
+// The splice pass's product: the tokens a reuse prefill computes, at their layout positions.
+struct ComputedTokens {
+  std::vector<TokenId> tokens;
+  std::vector<int32_t> positions;  // increasing
+};
+// Opening, link tokens and suffix of `layout`, plus the chunk positions listed in `recompute`.
+ComputedTokens splice_computed_tokens(const PromptLayout& layout, const std::vector<int32_t>& recompute = {});
+
+// The KVLink mask pass: [n_kv x T] additive mask, query t (at positions[t]) sees rows 0..positions[t].
+std::vector<float> computed_tokens_mask(const std::vector<int32_t>& positions, int32_t n_kv);
 
 }  // namespace kvlink

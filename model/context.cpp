@@ -19,14 +19,14 @@ std::vector<float> Context::eval(const Batch& batch, const std::vector<float>* m
   Tensor* mask_t = nullptr;
   if (mask) {
     const int64_t n_tokens = static_cast<int64_t>(batch.tokens.size());
-    const int64_t n_kv = batch.first_row + n_tokens;
+    const int64_t n_kv = batch.n_kv();
     if (static_cast<int64_t>(mask->size()) != n_kv * n_tokens) throw Error("attention mask has the wrong size");
     mask_t = g.input(DType::F32, {n_kv, n_tokens}, "mask");
     std::memcpy(mask_t->data, mask->data(), mask->size() * sizeof(float));
   }
   Tensor* logits = build_llama_graph(g, model_, cache_, batch, mask_t);
   execute(g, arena_, ExecOptions{params_.n_threads});
-  cache_.n_used = std::max(cache_.n_used, batch.first_row + static_cast<int32_t>(batch.tokens.size()));
+  cache_.n_used = std::max(cache_.n_used, batch.n_kv());
   if (!logits) return {};
   std::vector<float> out(static_cast<size_t>(logits->n_elements()));
   std::memcpy(out.data(), logits->data, out.size() * sizeof(float));

@@ -21,7 +21,7 @@ class Context {
   Context(const Model& model, const ContextParams& params);
 
   // Runs `batch` (its KV rows are stored in the cache) and returns logits, n_vocab per output row.
-  // `mask` (optional): additive attention mask, n_kv = first_row + n_tokens values per batch token.
+  // `mask` (optional): additive attention mask, batch.n_kv() values per batch token.
   std::vector<float> eval(const Batch& batch, const std::vector<float>* mask = nullptr);
   // Appends tokens after the rows in use, with consecutive positions; logits for the last one.
   std::vector<float> eval_next(const std::vector<TokenId>& tokens);

@@ -1,6 +1,7 @@
 // The generation loop: prefill the prompt, then sample and decode one token at a time until EOS/EOT
 // or the token budget, streaming each token's text to a callback.
 #pragma once
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@ namespace kvlink {
 struct GenerateOptions {
   int32_t n_predict = 256;  // < 0: until end of generation or the context is full
   SamplerParams sampling;
+  std::vector<TokenId> suppressed;  // never sampled (KVLink link tokens): their logits become -inf
 };
 
 struct GenerateResult {
@@ -29,8 +31,18 @@ struct GenerateResult {
   double prompt_tokens_per_s() const;
 };
 
+using Clock = std::chrono::steady_clock;
+
 // `on_piece` receives each token's text as it is generated (may split a UTF-8 character across calls).
 GenerateResult generate(Context& ctx, const std::vector<TokenId>& prompt, const GenerateOptions& options,
                         const std::function<void(const std::string&)>& on_piece = {});
+
+// The part of generate() after the prefill, for callers that fill the cache themselves (KVLink reuse):
+// `logits` are the last prompt position's, the cache holds the prompt's rows. Samples the first token
+// (r.ttft_ms is measured from `t0`, when the query started), then decodes. Fills every field of `r`
+// except n_prompt and prompt_ms.
+void decode_after_prefill(Context& ctx, std::vector<float> logits, const GenerateOptions& options,
+                          const std::function<void(const std::string&)>& on_piece, Clock::time_point t0,
+                          GenerateResult& r);
 
 }  // namespace kvlink

@@ -1,5 +1,6 @@
 #include "model/llama_graph.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -36,6 +37,11 @@ Batch make_causal_batch(const std::vector<TokenId>& tokens, int32_t first_row) {
   return b;
 }
 
+int32_t Batch::n_kv() const {
+  if (rows.empty()) return first_row + static_cast<int32_t>(tokens.size());
+  return *std::max_element(rows.begin(), rows.end()) + 1;
+}
+
 Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Batch& batch, Tensor* mask) {
   const HParams& hp = model.hp;
   const ModelWeights& w = model.weights;
@@ -49,7 +55,16 @@ Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Ba
   for (int32_t r : batch.output_rows) {
     if (r < 0 || r >= n_tokens) throw Error("output row outside the batch");
   }
-  const int32_t n_kv = batch.first_row + n_tokens;
+  const bool scattered = !batch.rows.empty();
+  if (scattered) {
+    if (batch.rows.size() != batch.tokens.size()) throw Error("batch needs one cache row per token");
+    if (!mask) throw Error("a batch with explicit cache rows needs an attention mask");
+    for (int32_t r : batch.rows) {
+      if (r < 0 || r >= cache.n_ctx) throw Error("batch row " + std::to_string(r) + " is outside the context");
+    }
+  }
+  const int32_t n_kv = batch.n_kv();
+  const int32_t n_layer_run = batch.n_layer_run > 0 ? std::min(batch.n_layer_run, hp.n_layer) : hp.n_layer;
 
   Tensor* x = get_rows(g, weight(g, w.token_embd), i32_input(g, batch.tokens, "tokens"));
   Tensor* pos = i32_input(g, batch.positions, "positions");
@@ -59,11 +74,12 @@ Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Ba
   ap.n_head = hp.n_head;
   ap.n_head_kv = hp.n_head_kv;
   ap.n_kv = n_kv;
-  ap.q_pos0 = batch.first_row;
-  ap.causal = true;
+  ap.q_pos0 = scattered ? 0 : batch.first_row;
+  ap.causal = !scattered;
+  Tensor* rows = scattered ? i32_input(g, batch.rows, "cache_rows") : nullptr;
   ap.scale = 1.0f / std::sqrt(static_cast<float>(hp.head_dim));
 
-  for (int32_t l = 0; l < hp.n_layer; ++l) {
+  for (int32_t l = 0; l < n_layer_run; ++l) {
     const LayerWeights& L = w.layers[static_cast<size_t>(l)];
     Tensor* h = rms_norm(g, x, weight(g, L.attn_norm), hp.rms_eps);
     Tensor* q = rope(g, linear(g, L.wq, L.bq, h), pos, hp.head_dim, hp.rope, freq_factors);
@@ -72,17 +88,19 @@ Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Ba
     const std::string ln = std::to_string(l);
     Tensor* kc = g.leaf(cache.type, {cache.width, cache.n_ctx}, cache.k[static_cast<size_t>(l)].data(), "cache_k." + ln);
     Tensor* vc = g.leaf(cache.type, {cache.width, cache.n_ctx}, cache.v[static_cast<size_t>(l)].data(), "cache_v." + ln);
-    Tensor* attn = attention(g, q, store_kv(g, kc, k, batch.first_row), store_kv(g, vc, v, batch.first_row), mask, ap);
+    Tensor* attn = attention(g, q, store_kv(g, kc, k, batch.first_row, rows), store_kv(g, vc, v, batch.first_row, rows),
+                             mask, ap);
     x = add(g, x, mul_mat(g, weight(g, L.wo), attn));
     h = rms_norm(g, x, weight(g, L.ffn_norm), hp.rms_eps);
     Tensor* ff = swiglu(g, mul_mat(g, weight(g, L.ffn_gate), h), mul_mat(g, weight(g, L.ffn_up), h));
     x = add(g, x, mul_mat(g, weight(g, L.ffn_down), ff));
   }
-  if (batch.output_rows.empty()) return nullptr;  // cache-filling batch: no logits wanted
+  // A cache-filling batch (no logits wanted) or a partial pass over the first layers ends here.
+  if (batch.output_rows.empty() || n_layer_run < hp.n_layer) return nullptr;
   // Logits only for the rows that need them: select those rows before the norm and the (large)
   // output projection.
-  Tensor* rows = get_rows(g, x, i32_input(g, batch.output_rows, "output_rows"));
-  Tensor* logits = mul_mat(g, weight(g, w.output), rms_norm(g, rows, weight(g, w.output_norm), hp.rms_eps));
+  Tensor* out = get_rows(g, x, i32_input(g, batch.output_rows, "output_rows"));
+  Tensor* logits = mul_mat(g, weight(g, w.output), rms_norm(g, out, weight(g, w.output_norm), hp.rms_eps));
   g.mark_output(logits);
   return logits;
 }

@@ -16,15 +16,22 @@ struct Batch {
   std::vector<int32_t> positions;    // RoPE position of each token (usually first_row + i)
   int32_t first_row = 0;             // cache row of tokens[0]; the batch fills consecutive rows
   std::vector<int32_t> output_rows;  // batch indices whose logits are computed
+  // Explicit cache row of each token, for batches whose tokens sit between reused rows (KVLink link
+  // tokens, CacheBlend's recomputed tokens). Empty: rows first_row + i, causal by row. Given: the
+  // rows are scattered, attention spans cache rows 0..n_kv()-1 and a mask says what each token sees.
+  std::vector<int32_t> rows;
+  int32_t n_layer_run = 0;  // 0: every layer; n > 0: only layers 0..n-1 (their cache rows; no logits)
+
+  int32_t n_kv() const;  // cache rows attention spans: the last row written + 1
 };
 
 // A batch of consecutive positions starting at cache row `first_row`, logits for the last token.
 Batch make_causal_batch(const std::vector<TokenId>& tokens, int32_t first_row);
 
 // Appends the forward pass to `g` and returns the logits tensor [n_vocab, output_rows.size()]
-// (null when output_rows is empty).
+// (null when output_rows is empty or only the first n_layer_run layers run).
 // Attention is causal over cache rows 0..first_row+i for batch token i, plus `mask` when given
-// (F32 [first_row + n_tokens, n_tokens], added to the scores).
+// (F32 [n_kv(), n_tokens], added to the scores). A batch with explicit rows needs the mask.
 Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Batch& batch, Tensor* mask = nullptr);
 
 }  // namespace kvlink

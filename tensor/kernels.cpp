@@ -66,48 +66,52 @@ void kernel_add(Tensor* node, int n_threads) {
   }
 }
 
+void rope_cos_sin(const RopeParams& p, const float* freq_factors, double position, float* cos_out, float* sin_out) {
+  const int32_t half = p.n_rot / 2;
+  const double pos = position * static_cast<double>(p.freq_scale);
+  for (int32_t i = 0; i < half; ++i) {
+    // theta_i = pos * base^(-2i/n_rot) / factor[i]: RoFormer eq. 15, with Llama-3's per-pair divisors.
+    const double inv_freq = std::pow(static_cast<double>(p.freq_base), -2.0 * i / p.n_rot) / (freq_factors ? freq_factors[i] : 1.0);
+    cos_out[i] = static_cast<float>(std::cos(pos * inv_freq));
+    sin_out[i] = static_cast<float>(std::sin(pos * inv_freq));
+  }
+}
+
+void rope_rotate_head(const RopeParams& p, int32_t head_dim, const float* cos_t, const float* sin_t, const float* in,
+                      float* out) {
+  const int32_t half = p.n_rot / 2;
+  for (int32_t i = 0; i < half; ++i) {
+    // NORM pairs adjacent elements; NEOX pairs element i with element i + n_rot/2.
+    const int32_t i0 = p.mode == RopeMode::NEOX ? i : 2 * i;
+    const int32_t i1 = p.mode == RopeMode::NEOX ? i + half : 2 * i + 1;
+    const float c = cos_t[i], s = sin_t[i];
+    const float a = in[i0], b = in[i1];
+    out[i0] = a * c - b * s;
+    out[i1] = a * s + b * c;
+  }
+  for (int32_t i = p.n_rot; i < head_dim; ++i) out[i] = in[i];
+}
+
 void kernel_rope(Tensor* node, int n_threads) {
   const Tensor* x = node->src[0];
   const auto* pos = static_cast<const int32_t*>(node->src[1]->data);
   const float* factors = node->src[2] ? static_cast<const float*>(node->src[2]->data) : nullptr;
   const int32_t head_dim = node->iparams[0];
-  const auto mode = static_cast<RopeMode>(node->iparams[1]);
-  const int32_t n_rot = node->iparams[2];
-  const double base = node->fparams[0];
-  const double freq_scale = node->fparams[1];
+  RopeParams p;
+  p.mode = static_cast<RopeMode>(node->iparams[1]);
+  p.n_rot = node->iparams[2];
+  p.freq_base = node->fparams[0];
+  p.freq_scale = node->fparams[1];
   const int64_t width = x->ne[0];
   const int64_t rows = x->n_rows();
-  const int32_t half = n_rot / 2;
-  // inv_freq[i] = base^(-2i/n_rot) / factor[i]: RoFormer eq. 15, with Llama-3's per-pair divisors.
-  std::vector<double> inv_freq(static_cast<size_t>(half));
-  for (int32_t i = 0; i < half; ++i) {
-    inv_freq[static_cast<size_t>(i)] = std::pow(base, -2.0 * i / n_rot) / (factors ? factors[i] : 1.0);
-  }
+  const size_t half = static_cast<size_t>(p.n_rot / 2);
 #pragma omp parallel for num_threads(n_threads) schedule(static) if (rows > 4)
   for (int64_t r = 0; r < rows; ++r) {
-    std::vector<float> cos_t(static_cast<size_t>(half)), sin_t(static_cast<size_t>(half));
-    const double p = static_cast<double>(pos[r]) * freq_scale;
-    for (int32_t i = 0; i < half; ++i) {
-      const double theta = p * inv_freq[static_cast<size_t>(i)];
-      cos_t[static_cast<size_t>(i)] = static_cast<float>(std::cos(theta));
-      sin_t[static_cast<size_t>(i)] = static_cast<float>(std::sin(theta));
-    }
+    std::vector<float> cos_t(half), sin_t(half);
+    rope_cos_sin(p, factors, static_cast<double>(pos[r]), cos_t.data(), sin_t.data());
     const float* in = rowf(x, r);
     float* out = rowf(node, r);
-    for (int64_t h = 0; h < width; h += head_dim) {
-      const float* xi = in + h;
-      float* yo = out + h;
-      for (int32_t i = 0; i < half; ++i) {
-        // NORM pairs adjacent elements; NEOX pairs element i with element i + n_rot/2.
-        const int32_t i0 = mode == RopeMode::NEOX ? i : 2 * i;
-        const int32_t i1 = mode == RopeMode::NEOX ? i + half : 2 * i + 1;
-        const float c = cos_t[static_cast<size_t>(i)], s = sin_t[static_cast<size_t>(i)];
-        const float a = xi[i0], b = xi[i1];
-        yo[i0] = a * c - b * s;
-        yo[i1] = a * s + b * c;
-      }
-      for (int32_t i = n_rot; i < head_dim; ++i) yo[i] = xi[i];
-    }
+    for (int64_t h = 0; h < width; h += head_dim) rope_rotate_head(p, head_dim, cos_t.data(), sin_t.data(), in + h, out + h);
   }
 }
 
@@ -128,11 +132,18 @@ void kernel_swiglu(Tensor* node, int n_threads) {
 void kernel_store_kv(Tensor* node, int n_threads) {
   Tensor* cache = node->src[0];
   const Tensor* x = node->src[1];
+  const auto* row_ids = node->src[2] ? static_cast<const int32_t*>(node->src[2]->data) : nullptr;
   const int64_t first = node->iparams[0];
   const int64_t rows = x->n_rows();
+  for (int64_t r = 0; row_ids && r < rows; ++r) {  // validated before the parallel loop: no throwing inside it
+    if (row_ids[r] < 0 || row_ids[r] >= cache->ne[1]) {
+      throw Error("store_kv: row " + std::to_string(row_ids[r]) + " is outside the cache of " + std::to_string(cache->ne[1]));
+    }
+  }
 #pragma omp parallel for num_threads(n_threads) schedule(static) if (rows > 16)
   for (int64_t r = 0; r < rows; ++r) {
-    auto* dst = static_cast<uint8_t*>(cache->data) + static_cast<size_t>(first + r) * cache->nb[1];
+    const int64_t row = row_ids ? row_ids[r] : first + r;
+    auto* dst = static_cast<uint8_t*>(cache->data) + static_cast<size_t>(row) * cache->nb[1];
     quantize_row(cache->type, rowf(x, r), dst, x->ne[0]);
   }
 }

@@ -62,14 +62,18 @@ Tensor* swiglu(Graph& g, Tensor* gate, Tensor* up) {
   return g.node(Op::SWIGLU, DType::F32, {gate->ne[0], gate->n_rows()}, {gate, up});
 }
 
-Tensor* store_kv(Graph& g, Tensor* cache, Tensor* x, int32_t first_row) {
+Tensor* store_kv(Graph& g, Tensor* cache, Tensor* x, int32_t first_row, Tensor* rows) {
   require((cache->type == DType::F32 || cache->type == DType::F16) && x->type == DType::F32 &&
               x->ne[0] == cache->ne[0] && is_matrix(cache),
           "store_kv", "needs an F32/F16 cache and F32 rows of the same width");
-  require(first_row >= 0 && first_row + x->n_rows() <= cache->ne[1], "store_kv",
-          "rows " + std::to_string(first_row) + ".." + std::to_string(first_row + x->n_rows()) +
-              " exceed the cache of " + std::to_string(cache->ne[1]));
-  Tensor* t = g.node(Op::STORE_KV, cache->type, {cache->ne[0], cache->ne[1]}, {cache, x});
+  if (rows) {
+    require(rows->type == DType::I32 && rows->n_elements() == x->n_rows(), "store_kv", "needs one I32 row index per row");
+  } else {
+    require(first_row >= 0 && first_row + x->n_rows() <= cache->ne[1], "store_kv",
+            "rows " + std::to_string(first_row) + ".." + std::to_string(first_row + x->n_rows()) +
+                " exceed the cache of " + std::to_string(cache->ne[1]));
+  }
+  Tensor* t = g.node(Op::STORE_KV, cache->type, {cache->ne[0], cache->ne[1]}, {cache, x, rows});
   t->iparams[0] = first_row;
   return t;
 }

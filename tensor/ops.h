@@ -29,11 +29,20 @@ Tensor* mul_mat(Graph& g, Tensor* w, Tensor* x);
 // I32 [T]. `freq_factors` (F32 [n_rot/2], may be null) divides each frequency, as Llama-3's
 // rope_freqs.weight does.
 Tensor* rope(Graph& g, Tensor* x, Tensor* positions, int32_t head_dim, const RopeParams& p, Tensor* freq_factors);
+// The RoPE angles of one position, as the ROPE op uses them: cos/sin of position * freq_scale *
+// freq_base^(-2i/n_rot) / freq_factors[i] for i < n_rot/2 (freq_factors may be null).
+void rope_cos_sin(const RopeParams& p, const float* freq_factors, double position, float* cos_out, float* sin_out);
+// Rotates one head (head_dim values) by the angles of rope_cos_sin; dimensions past n_rot are copied.
+// `in` and `out` may be the same.
+void rope_rotate_head(const RopeParams& p, int32_t head_dim, const float* cos_t, const float* sin_t, const float* in,
+                      float* out);
 // silu(gate) * up, elementwise.
 Tensor* swiglu(Graph& g, Tensor* gate, Tensor* up);
-// Writes x F32 [width, T] into rows first_row..first_row+T-1 of cache [width, n_ctx] (F32 or F16);
-// the result aliases the cache and is what attention reads, so the write runs first.
-Tensor* store_kv(Graph& g, Tensor* cache, Tensor* x, int32_t first_row);
+// Writes x F32 [width, T] into rows first_row..first_row+T-1 of cache [width, n_ctx] (F32 or F16),
+// or, when `rows` (I32 [T]) is given, row t into cache row rows[t] (a scatter, for batches whose
+// tokens sit between reused rows). The result aliases the cache and is what attention reads, so the
+// write runs first.
+Tensor* store_kv(Graph& g, Tensor* cache, Tensor* x, int32_t first_row, Tensor* rows = nullptr);
 
 struct AttentionParams {
   int32_t head_dim = 0;

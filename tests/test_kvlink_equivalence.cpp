@@ -65,11 +65,12 @@ void store_chunks(const Model& model, const PromptLayout& layout, DType type, St
   }
 }
 
-std::vector<float> reuse_logits(const Model& model, const PromptLayout& layout, ReuseStats* stats = nullptr) {
+std::vector<float> reuse_logits(const Model& model, const PromptLayout& layout, ReuseStats* stats = nullptr,
+                                ReuseMode mode = ReuseMode::KVLINK, double recompute_ratio = 0) {
   StoredCaches caches;
   store_chunks(model, layout, DType::F32, caches);
   Context ctx(model, ContextParams{layout.n_tokens(), DType::F32, 2});
-  return prefill_with_caches(ctx, layout, caches.ptrs, true, stats);
+  return prefill_layout(ctx, layout, caches.ptrs, PrefillOptions{mode, recompute_ratio}, stats);
 }
 
 std::vector<float> masked_single_pass(const Model& model, const PromptLayout& layout) {
@@ -164,7 +165,7 @@ TEST(KvlinkEquivalence, SkippingTheShiftIsDetected) {
   StoredCaches caches;
   store_chunks(*model, layout, DType::F32, caches);
   Context ctx(*model, ContextParams{layout.n_tokens(), DType::F32, 2});
-  const std::vector<float> noshift = prefill_with_caches(ctx, layout, caches.ptrs, /*shift=*/false);
+  const std::vector<float> noshift = prefill_layout(ctx, layout, caches.ptrs, PrefillOptions{ReuseMode::NOSHIFT});
   const std::vector<float> want = masked_single_pass(*model, layout);
   const double d = max_abs_diff(noshift, std::vector<double>(want.begin(), want.end()));
   std::printf("[ reuse ] noshift vs reference: max |dlogit| %.3f\n", d);
@@ -180,6 +181,42 @@ TEST(KvlinkEquivalence, OneChunkWithoutLinksAndOpeningReencodeEqualsFull) {
   Context ctx(*model, ContextParams{layout.n_tokens(), DType::F32, 2});
   const std::vector<float> full = ctx.eval_next(layout.flatten());
   EXPECT_LT(max_abs_diff(got, std::vector<double>(full.begin(), full.end())), 2e-3);
+}
+
+TEST(KvlinkEquivalence, CacheblendRecomputingEverythingEqualsFull) {
+  // CacheBlend with ratio 1 recomputes every chunk token with full attention: that is a full prefill,
+  // only assembled from scattered rows. Ratio 0 recomputes nothing: that is reencode.
+  KVLINK_MODEL_OR_SKIP(path);
+  const auto model = Model::load(path);
+  const PromptLayout layout = make_layout(3, 0, 40000, 20);
+  Context ctx(*model, ContextParams{layout.n_tokens(), DType::F32, 2});
+  const std::vector<float> full = ctx.eval_next(layout.flatten());
+  ReuseStats stats;
+  const std::vector<float> all = reuse_logits(*model, layout, &stats, ReuseMode::CACHEBLEND, 1.0);
+  EXPECT_EQ(stats.tokens_computed, layout.n_tokens());
+  EXPECT_LT(max_abs_diff(all, std::vector<double>(full.begin(), full.end())), 2e-3);
+  const std::vector<float> none = reuse_logits(*model, layout, nullptr, ReuseMode::CACHEBLEND, 0.0);
+  const std::vector<float> reencode = reuse_logits(*model, layout, nullptr, ReuseMode::REENCODE);
+  EXPECT_EQ(none, reencode);
+}
+
+TEST(KvlinkEquivalence, CacheblendPartialRecomputeMovesTowardsFull) {
+  // Recomputing the 30% most deviating tokens must bring the logits closer to the full prefill than
+  // recomputing none; it recomputes exactly ceil(30% of the chunk tokens).
+  KVLINK_MODEL_OR_SKIP(path);
+  const auto model = Model::load(path);
+  const PromptLayout layout = make_layout(3, 0, 40000, 20);
+  Context ctx(*model, ContextParams{layout.n_tokens(), DType::F32, 2});
+  const std::vector<float> full = ctx.eval_next(layout.flatten());
+  const std::vector<double> full_d(full.begin(), full.end());
+  ReuseStats stats;
+  const std::vector<float> part = reuse_logits(*model, layout, &stats, ReuseMode::CACHEBLEND, 0.3);
+  const std::vector<float> none = reuse_logits(*model, layout, nullptr, ReuseMode::REENCODE);
+  const int32_t chunk_tokens = stats.tokens_reused + stats.tokens_recomputed;
+  EXPECT_EQ(stats.tokens_recomputed, static_cast<int32_t>(std::ceil(0.3 * chunk_tokens)));
+  const double d_part = max_abs_diff(part, full_d), d_none = max_abs_diff(none, full_d);
+  std::printf("[ cacheblend ] 30%% recomputed: max |dlogit| to full %.3f, none recomputed: %.3f\n", d_part, d_none);
+  EXPECT_LT(d_part, d_none);
 }
 
 }  // namespace

@@ -1,0 +1,62 @@
+// A directory of chunk caches, content-addressed (DESIGN.md, data flow step 2): a chunk's cache lives
+// at <dir>/<key>.<type>.kvc, key = chunk_cache_key(model fingerprint, token ids). A lookup opens and
+// validates the file; a missing or rejected one (bad magic, version, fingerprint, geometry, size,
+// checksum, or other tokens) is encoded again and written atomically, never used.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kvlink/cache_file.h"
+#include "model/llama_model.h"
+
+namespace kvlink {
+
+struct CacheStoreStats {
+  int32_t hits = 0;            // a valid cache was found
+  int32_t encoded = 0;         // missing or rejected: encoded and written
+  int32_t rejected = 0;        // present but invalid; the reason is in notes
+  int64_t tokens_encoded = 0;
+  int64_t bytes_written = 0;
+  double encode_ms = 0;        // encoding and writing
+  std::vector<std::string> notes;
+};
+
+// Cache file element type from its flag spelling: f32, f16, q8_0, q4_0.
+DType parse_cache_type(const std::string& name);
+std::string cache_type_name(DType type);  // the flag spelling
+
+class CacheStore {
+ public:
+  // Creates `dir` when missing. Throws kvlink::Error when it cannot.
+  CacheStore(const Model& model, std::string dir, DType kv_type, int n_threads);
+
+  const std::string& dir() const { return dir_; }
+  DType kv_type() const { return kv_type_; }
+  uint64_t fingerprint() const { return fingerprint_; }
+  std::string key(const std::vector<TokenId>& tokens) const;
+  std::string path_of(const std::string& key) const;  // <dir>/<key>.<type>.kvc
+
+  // The chunk's cache, validated; encoded and written first when missing or rejected.
+  std::shared_ptr<const ChunkCacheFile> get(const std::vector<TokenId>& tokens);
+  // Makes sure a valid cache exists; true when it had to be encoded.
+  bool ensure(const std::vector<TokenId>& tokens);
+
+  const CacheStoreStats& stats() const { return stats_; }
+  void reset_stats() { stats_ = {}; }
+
+ private:
+  std::shared_ptr<const ChunkCacheFile> try_open(const std::string& path, const std::vector<TokenId>& tokens);
+  std::shared_ptr<const ChunkCacheFile> encode_and_write(const std::string& path, const std::vector<TokenId>& tokens);
+
+  const Model& model_;
+  std::string dir_;
+  DType kv_type_;
+  int n_threads_;
+  uint64_t fingerprint_;
+  CacheGeometry geometry_;
+  CacheStoreStats stats_;
+};
+
+}  // namespace kvlink
