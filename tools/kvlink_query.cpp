@@ -1,4 +1,5 @@
-// kvlink-query: answer a prompt with a GGUF model, streaming the answer to stdout.
+// kvlink-query: answer a prompt with a GGUF model, streaming the answer to stdout. With --docs or
+// --top-k it answers a question over documents, reusing their chunk caches (--mode).
 #include <unistd.h>
 
 #include <cstdio>
@@ -9,12 +10,26 @@
 
 #include <CLI/CLI.hpp>
 
+#include "kvlink/answer.h"
+#include "kvlink/manifest.h"
 #include "kvlink/query.h"
+#include "kvlink/retrieval.h"
 #include "tensor/error.h"
 
 namespace {
 
-kvlink::DType parse_kv_type(const std::string& s) {
+struct Flags {
+  std::string model_path, prompt, prompt_file, kv_cache_type = "f16";
+  kvlink::QueryOptions opt;
+  bool json = false, verbose = false;
+  // Questions over documents.
+  std::string cache_dir, docs, mode = "kvlink", kv_type;
+  size_t top_k = 0;
+  int32_t chunk_tokens = 0, link_tokens = -1;
+  double recompute_ratio = 0.15;
+};
+
+kvlink::DType parse_kv_cache_type(const std::string& s) {
   if (s == "f16") return kvlink::DType::F16;
   if (s == "f32") return kvlink::DType::F32;
   throw kvlink::Error("--kv-cache-type must be f16 or f32, not '" + s + "'");
@@ -28,56 +43,142 @@ std::string read_prompt_file(const std::string& path) {
   return ss.str();
 }
 
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+void stream_piece(const std::string& piece) {
+  std::fwrite(piece.data(), 1, piece.size(), stdout);
+  std::fflush(stdout);
+}
+
+int run_plain(const Flags& f, const kvlink::Model& model) {
+  const kvlink::QueryResult r = f.json ? kvlink::run_query(model, f.opt) : kvlink::run_query(model, f.opt, stream_piece);
+  if (f.json) {
+    std::cout << kvlink::to_json(r).dump() << "\n";
+  } else {
+    std::cout << "\n";
+  }
+  if (f.verbose || isatty(STDERR_FILENO)) {
+    const auto& g = r.generation;
+    std::fprintf(stderr, "prompt %d tokens in %.1f ms (%.1f tok/s), first token %.1f ms, %zu tokens generated (%.1f tok/s)\n",
+                 g.n_prompt, g.prompt_ms, g.prompt_tokens_per_s(), g.ttft_ms, g.tokens.size(), g.decode_tokens_per_s());
+  }
+  return 0;
+}
+
+int run_documents(const Flags& f, const kvlink::Model& model) {
+  if (f.cache_dir.empty()) throw kvlink::Error("--docs and --top-k need --cache DIR");
+  if (f.docs.empty() == (f.top_k == 0)) throw kvlink::Error("give exactly one of --docs FILES or --top-k N");
+  // Settings from the manifest when the cache directory has one, so chunks and keys match precompute's.
+  kvlink::Manifest manifest;
+  const std::string mpath = kvlink::manifest_path(f.cache_dir);
+  const bool have_manifest = std::ifstream(mpath).good();
+  if (have_manifest || f.top_k > 0) manifest = kvlink::read_manifest(mpath);
+  const int32_t chunk_tokens = f.chunk_tokens > 0 ? f.chunk_tokens : (have_manifest ? manifest.chunk_tokens : 512);
+  const std::string kv_type = !f.kv_type.empty() ? f.kv_type : (have_manifest ? manifest.kv_type : "f16");
+
+  kvlink::AnswerOptions ao;
+  ao.prefill.mode = kvlink::parse_reuse_mode(f.mode);
+  if (f.recompute_ratio < 0 || f.recompute_ratio > 1) throw kvlink::Error("--recompute-ratio must be in [0, 1]");
+  ao.prefill.recompute_ratio = f.recompute_ratio;
+  ao.system_prompt = f.opt.system_prompt;
+  ao.n_predict = f.opt.n_predict < 0 ? 1 << 30 : f.opt.n_predict;
+  ao.sampling = f.opt.sampling;
+
+  const std::vector<kvlink::SourcedChunk> sourced =
+      f.top_k > 0 ? kvlink::retrieve_top_k(manifest, f.opt.prompt, f.top_k)
+                  : kvlink::chunks_from_files(model, split_commas(f.docs), chunk_tokens);
+  std::vector<kvlink::ChunkText> chunks;
+  for (const auto& c : sourced) chunks.push_back(c.text);
+  ao.links = kvlink::resolve_link_config(model, f.link_tokens, std::max<int32_t>(20, static_cast<int32_t>(chunks.size())));
+
+  kvlink::CacheStore store(model, f.cache_dir, kvlink::parse_cache_type(kv_type), f.opt.n_threads);
+  // The context is sized for this prompt and allocated before the clock starts, as llama.cpp's is.
+  const int32_t n_prompt = kvlink::answer_layout(model, chunks, f.opt.prompt, ao).n_tokens();
+  const int64_t wanted = static_cast<int64_t>(n_prompt) + (f.opt.n_predict < 0 ? model.hp.n_ctx_train : f.opt.n_predict);
+  if (f.opt.n_ctx > model.hp.n_ctx_train) {
+    throw kvlink::Error("-c " + std::to_string(f.opt.n_ctx) + " exceeds the model's training context of " +
+                        std::to_string(model.hp.n_ctx_train) + " tokens");
+  }
+  const int32_t n_ctx = f.opt.n_ctx > 0 ? f.opt.n_ctx : static_cast<int32_t>(std::min<int64_t>(wanted, model.hp.n_ctx_train));
+  if (n_prompt > n_ctx) {
+    throw kvlink::Error("the prompt has " + std::to_string(n_prompt) + " tokens but the context holds " + std::to_string(n_ctx));
+  }
+  kvlink::Context ctx(model, kvlink::ContextParams{n_ctx, parse_kv_cache_type(f.kv_cache_type), f.opt.n_threads});
+
+  const kvlink::AnswerResult r = f.json ? kvlink::answer_question(ctx, &store, chunks, f.opt.prompt, ao)
+                                        : kvlink::answer_question(ctx, &store, chunks, f.opt.prompt, ao, stream_piece);
+  if (f.json) {
+    nlohmann::json j = kvlink::to_json(r);
+    j["documents"] = nlohmann::json::array();
+    for (const auto& c : sourced) j["documents"].push_back({{"source", c.source}, {"title", c.text.title}, {"score", c.score}});
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  std::cout << "\n";
+  const kvlink::ReuseStats& s = r.reuse;
+  std::fprintf(stderr,
+               "mode %s: %d prompt tokens (%d chunks, %d reused, %d computed, %d link), %.1f MB loaded; TTFT %.1f ms "
+               "(tokenize %.1f, cache lookup %.1f, load %.1f, compute %.1f); %zu tokens at %.1f tok/s\n",
+               kvlink::reuse_mode_name(r.mode), r.n_prompt, r.n_chunks, s.tokens_reused, s.tokens_computed, r.n_link_tokens,
+               static_cast<double>(s.bytes_loaded) / 1e6, r.generation.ttft_ms, r.tokenize_ms, r.cache_ms, s.load_ms,
+               s.select_ms + s.compute_ms, r.generation.tokens.size(), r.generation.decode_tokens_per_s());
+  if (r.caches_encoded > 0) {
+    std::fprintf(stderr, "note: %d chunk caches were missing or rejected and were encoded now (run kvlink-precompute)\n",
+                 r.caches_encoded);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"kvlink-query: generate an answer to a prompt with a GGUF model"};
-  std::string model_path, prompt, prompt_file, kv_cache_type = "f16";
-  kvlink::QueryOptions opt;
-  bool json = false, verbose = false;
+  CLI::App app{"kvlink-query: answer a prompt, or a question over documents, with a GGUF model"};
+  Flags f;
+  kvlink::QueryOptions& opt = f.opt;
   opt.n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  app.add_option("-m,--model", model_path, "GGUF model file")->required();
-  app.add_option("-p,--prompt", prompt, "prompt text");
-  app.add_option("-f,--file", prompt_file, "read the prompt from a file");
+  app.add_option("-m,--model", f.model_path, "GGUF model file")->required();
+  app.add_option("-p,--prompt", f.prompt, "prompt text (with --docs/--top-k: the question)");
+  app.add_option("-f,--file", f.prompt_file, "read the prompt from a file");
   app.add_option("-n,--n-predict", opt.n_predict, "tokens to generate (-1: until end of text)")->capture_default_str();
   app.add_option("-t,--threads", opt.n_threads, "threads")->capture_default_str()->check(CLI::Range(1, 256));
   app.add_option("-c,--ctx-size", opt.n_ctx, "context size in tokens (0: prompt + n-predict)")->capture_default_str();
   app.add_option("--temp", opt.sampling.temperature, "temperature (0: greedy)")->capture_default_str();
-  app.add_option("--top-k", opt.sampling.top_k, "top-k sampling (0: off)")->capture_default_str();
+  app.add_option("--top-k", f.top_k, "answer over the N best chunks of --cache's manifest (BM25)");
+  app.add_option("--sample-top-k", opt.sampling.top_k, "top-k sampling (0: off)")->capture_default_str();
   app.add_option("--top-p", opt.sampling.top_p, "top-p sampling (1: off)")->capture_default_str();
   app.add_option("--seed", opt.sampling.seed, "sampling seed")->capture_default_str();
   app.add_flag("--chat", opt.chat, "wrap the prompt in the model's chat template");
-  app.add_option("--system", opt.system_prompt, "system prompt for --chat (default: the template's)");
-  app.add_option("--kv-cache-type", kv_cache_type, "KV cache element type: f16 or f32")->capture_default_str();
+  app.add_option("--system", opt.system_prompt, "system prompt (default: the template's, or kvlink's for documents)");
+  app.add_option("--kv-cache-type", f.kv_cache_type, "KV cache element type: f16 or f32")->capture_default_str();
   app.add_option("--logits-out", opt.logits_out, "write the last prompt position's logits (float32 LE) to FILE");
-  app.add_flag("--json", json, "print one JSON object (text, tokens, timings) instead of streaming");
-  app.add_flag("-v,--verbose", verbose, "print timings on stderr");
+  app.add_option("--cache", f.cache_dir, "chunk cache directory (kvlink-precompute --cache)");
+  app.add_option("--docs", f.docs, "comma-separated .txt/.md documents to answer from");
+  app.add_option("--mode", f.mode, "full, kvlink, reencode, noshift or cacheblend")->capture_default_str();
+  app.add_option("--recompute-ratio", f.recompute_ratio, "cacheblend: share of chunk tokens recomputed")->capture_default_str();
+  app.add_option("--link-tokens", f.link_tokens, "link tokens per chunk (default: the model's; see docs/LINK_TOKENS.md)");
+  app.add_option("--kv-type", f.kv_type, "chunk cache element type: f16, q8_0, q4_0, f32 (default: the manifest's)");
+  app.add_option("--chunk-tokens", f.chunk_tokens, "chunk size for --docs (default: the manifest's, else 512)");
+  app.add_flag("--json", f.json, "print one JSON object (text, tokens, timings) instead of streaming");
+  app.add_flag("-v,--verbose", f.verbose, "print timings on stderr");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
   try {
-    if (prompt.empty() == prompt_file.empty()) throw kvlink::Error("give exactly one of -p PROMPT or -f FILE");
-    opt.prompt = prompt_file.empty() ? prompt : read_prompt_file(prompt_file);
-    opt.kv_cache_type = parse_kv_type(kv_cache_type);
-    const auto model = kvlink::Model::load(model_path);
-    auto stream = [&](const std::string& piece) {
-      std::fwrite(piece.data(), 1, piece.size(), stdout);
-      std::fflush(stdout);
-    };
-    const kvlink::QueryResult r = json ? kvlink::run_query(*model, opt) : kvlink::run_query(*model, opt, stream);
-    if (json) {
-      std::cout << kvlink::to_json(r).dump() << "\n";
-    } else {
-      std::cout << "\n";
-    }
-    if (verbose || isatty(STDERR_FILENO)) {
-      const auto& g = r.generation;
-      std::fprintf(stderr, "prompt %d tokens in %.1f ms (%.1f tok/s), first token %.1f ms, %zu tokens generated (%.1f tok/s)\n",
-                   g.n_prompt, g.prompt_ms, g.prompt_tokens_per_s(), g.ttft_ms, g.tokens.size(), g.decode_tokens_per_s());
-    }
-    return 0;
+    if (f.prompt.empty() == f.prompt_file.empty()) throw kvlink::Error("give exactly one of -p PROMPT or -f FILE");
+    opt.prompt = f.prompt_file.empty() ? f.prompt : read_prompt_file(f.prompt_file);
+    opt.kv_cache_type = parse_kv_cache_type(f.kv_cache_type);
+    const bool documents = !f.docs.empty() || f.top_k > 0 || !f.cache_dir.empty();
+    const auto model = kvlink::Model::load(f.model_path);
+    return documents ? run_documents(f, *model) : run_plain(f, *model);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "kvlink-query: error: %s\n", e.what());
     return 1;
