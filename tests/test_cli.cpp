@@ -27,11 +27,14 @@ std::string shell_quote(const std::string& s) {
   return q + "'";
 }
 
-ToolRun run_tool(const std::string& args) {
+ToolRun run_named(const std::string& tool, const std::string& args);
+ToolRun run_tool(const std::string& args) { return run_named("kvlink-query", args); }
+
+ToolRun run_named(const std::string& tool, const std::string& args) {
   const fs::path dir = fs::temp_directory_path() / ("kvlink-cli-" + std::to_string(::getpid()));
   fs::create_directories(dir);
   const std::string out = (dir / "out").string(), err = (dir / "err").string();
-  const std::string cmd = std::string(KVLINK_BIN_DIR) + "/kvlink-query " + args + " >" + out + " 2>" + err + " </dev/null";
+  const std::string cmd = std::string(KVLINK_BIN_DIR) + "/" + tool + " " + args + " >" + out + " 2>" + err + " </dev/null";
   const int status = std::system(cmd.c_str());
   ToolRun r{WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), kvlink::testing::read_text_file(out),
         kvlink::testing::read_text_file(err)};
@@ -126,6 +129,63 @@ TEST(Cli, JsonAndLogitsOut) {
   EXPECT_EQ(j.at("tokens").size(), 4u);
   EXPECT_EQ(fs::file_size(logits), 49152u * 4u);
   fs::remove(logits);
+}
+
+// Questions over documents: precompute the example documents, then answer a question that needs two
+// of them from the reused caches.
+class CliDocuments : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cache_ = (fs::temp_directory_path() / ("kvlink-cli-cache-" + std::to_string(::getpid()))).string();
+    fs::remove_all(cache_);
+  }
+  void TearDown() override { fs::remove_all(cache_); }
+  std::string docs_dir() const { return kvlink::testing::source_dir() + "/examples/docs"; }
+  std::string cache_;
+};
+
+TEST_F(CliDocuments, PrecomputeThenAnswerFromTwoDocumentsInKvlinkMode) {
+  KVLINK_MODEL_OR_SKIP(model);
+  const ToolRun pre = run_named("kvlink-precompute", "-m " + model + " -t 2 --docs " + docs_dir() + " --cache " + cache_);
+  ASSERT_EQ(pre.exit_code, 0) << pre.err;
+  EXPECT_NE(pre.out.find("4 files"), std::string::npos) << pre.out;
+  EXPECT_NE(pre.err.find("skipped notes.csv"), std::string::npos) << pre.err;
+  const ToolRun again = run_named("kvlink-precompute", "-m " + model + " -t 2 --docs " + docs_dir() + " --cache " + cache_);
+  EXPECT_NE(again.out.find("0 encoded"), std::string::npos) << again.out;
+  EXPECT_NE(again.out.find("0 B written"), std::string::npos) << again.out;
+
+  const std::string docs = docs_dir() + "/halden_lighthouse.md," + docs_dir() + "/history/norrvik_iron_company.md";
+  const std::string question = shell_quote("The Halden Lighthouse was built by a company. Who founded that company?");
+  const ToolRun r = run_tool("-m " + model + " -t 2 -n 48 --cache " + cache_ + " --docs " + docs + " --mode kvlink -p " + question);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("Agnes Lund"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("TTFT"), std::string::npos) << r.err;
+
+  const ToolRun j = run_tool("-m " + model + " -t 2 -n 48 --json --cache " + cache_ + " --top-k 2 -p " + question);
+  ASSERT_EQ(j.exit_code, 0) << j.err;
+  const auto json = nlohmann::json::parse(j.out);
+  EXPECT_EQ(json.at("mode"), "kvlink");
+  EXPECT_EQ(json.at("caches").at("hit"), 2);
+  EXPECT_EQ(json.at("caches").at("encoded"), 0);
+  EXPECT_GT(json.at("tokens_reused").get<int>(), json.at("tokens_computed").get<int>());
+  EXPECT_GT(json.at("ttft_ms").get<double>(), 0.0);
+  EXPECT_EQ(json.at("documents").size(), 2u);
+}
+
+TEST_F(CliDocuments, BadInputIsOneLine) {
+  KVLINK_MODEL_OR_SKIP(model);
+  const std::string m = "-m " + model + " --cache " + cache_;
+  expect_clean_error(run_tool(m + " --top-k 2 -p hi"), "no manifest");
+  expect_clean_error(run_tool(m + " --docs /nonexistent/a.md -p hi"), "cannot read document '/nonexistent/a.md'");
+  expect_clean_error(run_tool(m + " --docs " + docs_dir() + "/notes.csv -p hi"), "not a .txt or .md document");
+  expect_clean_error(run_tool(m + " --docs " + docs_dir() + "/tromsdal_market.txt --mode fast -p hi"), "--mode must be");
+  expect_clean_error(run_tool(m + " --docs " + docs_dir() + "/tromsdal_market.txt --recompute-ratio 2 -p hi"),
+                     "--recompute-ratio");
+  expect_clean_error(run_tool(m + " --docs " + docs_dir() + "/tromsdal_market.txt --kv-type q5 -p hi"), "q5");
+  expect_clean_error(run_named("kvlink-precompute", "-m " + model + " --docs /nonexistent --cache " + cache_),
+                     "documents folder '/nonexistent'");
+  expect_clean_error(run_named("kvlink-precompute", "-m " + model + " --docs " + docs_dir() + " --cache " + cache_ +
+                                                        " --kv-type q5"), "q5");
 }
 
 }  // namespace

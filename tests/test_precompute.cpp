@@ -1,0 +1,213 @@
+// kvlink-precompute's library side on a tiny random model (issue "KVLink reuse", equivalence tests
+// (d) and (e)): a second run over unchanged documents encodes and writes nothing; corrupted,
+// truncated and mismatched cache files are rejected and recomputed, never used; changed, deleted and
+// non-document files are reflected in the manifest.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "kvlink/cache_store.h"
+#include "kvlink/chunk_encoder.h"
+#include "kvlink/manifest.h"
+#include "kvlink/precompute.h"
+#include "model/fingerprint.h"
+#include "support/tiny_model.h"
+#include "tensor/error.h"
+
+using namespace kvlink;
+namespace fs = std::filesystem;
+
+namespace {
+
+void write_text(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << text;
+}
+
+// A documents folder, a cache folder and a tiny model, removed afterwards.
+class Precompute : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::path(kvlink::testing::temp_path("precompute-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name())));
+    fs::remove_all(root_);
+    docs_ = root_ / "docs";
+    cache_ = root_ / "cache";
+    model_path_ = (root_ / "tiny.gguf").string();
+    fs::create_directories(root_);
+    kvlink::testing::write_tiny_model(kvlink::testing::TinyModelSpec{}, model_path_);
+    model_ = Model::load(model_path_);
+    write_text(docs_ / "a.md", "# Alpha\n\nThe first paragraph of alpha.\n\nA second paragraph, somewhat longer than the first one.\n");
+    write_text(docs_ / "sub" / "b.txt", "Bravo text in a sub-folder. It has two sentences.\n");
+    write_text(docs_ / "c.txt", "Charlie is short.\n");
+    write_text(docs_ / "image.png", "not a document");
+    write_text(docs_ / ".hidden" / "d.txt", "hidden folders are passed over");
+  }
+  void TearDown() override { fs::remove_all(root_); }
+
+  PrecomputeSummary run(std::vector<std::string>* notes = nullptr, bool prune = false) {
+    PrecomputeOptions o;
+    o.docs_dir = docs_.string();
+    o.cache_dir = cache_.string();
+    o.chunk_tokens = 48;
+    o.n_threads = 2;
+    o.prune = prune;
+    PrecomputeCallbacks cb;
+    cb.note = [notes](const std::string& n) {
+      if (notes) notes->push_back(n);
+    };
+    return precompute(*model_, o, cb);
+  }
+
+  // Modification times of every file in the cache folder.
+  std::map<std::string, fs::file_time_type> cache_times() const {
+    std::map<std::string, fs::file_time_type> t;
+    for (const auto& e : fs::directory_iterator(cache_)) t[e.path().filename().string()] = e.last_write_time();
+    return t;
+  }
+
+  std::vector<fs::path> cache_files() const {
+    std::vector<fs::path> out;
+    for (const auto& e : fs::directory_iterator(cache_)) {
+      if (e.path().extension() == ".kvc") out.push_back(e.path());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  fs::path root_, docs_, cache_;
+  std::string model_path_;
+  std::unique_ptr<Model> model_;
+};
+
+TEST_F(Precompute, FirstRunEncodesEveryChunkAndWritesTheManifest) {
+  std::vector<std::string> notes;
+  const PrecomputeSummary s = run(&notes);
+  EXPECT_EQ(s.files, 3);
+  EXPECT_EQ(s.files_skipped, 1);  // image.png; .hidden is passed over silently
+  EXPECT_GE(s.chunks, 4);         // a.md needs two chunks of 48 tokens
+  EXPECT_EQ(s.chunks_encoded, s.chunks);
+  EXPECT_GT(s.bytes_written, 0);
+  EXPECT_EQ(cache_files().size(), static_cast<size_t>(s.chunks));
+  ASSERT_EQ(notes.size(), 1u);
+  EXPECT_NE(notes[0].find("image.png"), std::string::npos);
+  const Manifest m = read_manifest(manifest_path(cache_.string()));
+  ASSERT_EQ(m.documents.size(), 3u);
+  EXPECT_EQ(m.documents[0].path, "a.md");
+  EXPECT_EQ(m.documents[0].title, "Alpha");  // from the "# " heading
+  EXPECT_EQ(m.documents[2].path, "sub/b.txt");
+  EXPECT_EQ(m.documents[2].title, "b");
+  for (const auto& d : m.documents) {
+    for (const auto& c : d.chunks) EXPECT_LE(c.n_tokens, 48);
+  }
+}
+
+TEST_F(Precompute, SecondRunWritesNothing) {
+  run();
+  const auto before = cache_times();
+  const PrecomputeSummary s = run();
+  EXPECT_EQ(s.chunks_encoded, 0);
+  EXPECT_EQ(s.chunks_rejected, 0);
+  EXPECT_EQ(s.files_changed, 0);
+  EXPECT_EQ(s.bytes_written, 0);
+  EXPECT_EQ(cache_times(), before);  // not one file touched, the manifest included
+}
+
+TEST_F(Precompute, CorruptTruncatedAndMismatchedCachesAreRejectedAndRecomputed) {
+  run();
+  const std::vector<fs::path> files = cache_files();
+  ASSERT_GE(files.size(), 3u);
+  // 1. a flipped byte in the data: the checksum catches it.
+  {
+    std::fstream f(files[0], std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(fs::file_size(files[0]) / 2));
+    char c = 0;
+    f.read(&c, 1);
+    f.seekp(static_cast<std::streamoff>(fs::file_size(files[0]) / 2));
+    c = static_cast<char>(c ^ 0x5a);
+    f.write(&c, 1);
+  }
+  // 2. truncated.
+  fs::resize_file(files[1], fs::file_size(files[1]) - 100);
+  // 3. a valid cache made by another model, under this chunk's name.
+  kvlink::testing::TinyModelSpec other;
+  other.seed = 7;
+  const std::string other_path = (root_ / "other.gguf").string();
+  kvlink::testing::write_tiny_model(other, other_path);
+  const auto other_model = Model::load(other_path);
+  const ChunkCacheFile original = ChunkCacheFile::open(files[2].string(), model_fingerprint(model_->file), cache_geometry(*model_));
+  const std::vector<TokenId> tokens = original.tokens();
+  write_chunk_cache(files[2].string(), model_fingerprint(other_model->file), cache_geometry(*other_model), DType::F16,
+                    encode_chunk(*other_model, tokens, 1));
+
+  std::vector<std::string> notes;
+  const PrecomputeSummary s = run(&notes);
+  EXPECT_EQ(s.chunks_rejected, 3);
+  EXPECT_EQ(s.chunks_encoded, 3);
+  std::string all;
+  for (const auto& n : notes) all += n + "\n";
+  EXPECT_NE(all.find("checksum mismatch"), std::string::npos) << all;
+  EXPECT_NE(all.find("truncated"), std::string::npos) << all;
+  EXPECT_NE(all.find("different model"), std::string::npos) << all;
+  // Every file is valid again, and a third run finds nothing to do.
+  for (const auto& f : cache_files()) {
+    EXPECT_NO_THROW(ChunkCacheFile::open(f.string(), model_fingerprint(model_->file), cache_geometry(*model_))) << f;
+  }
+  EXPECT_EQ(run().chunks_encoded, 0);
+}
+
+TEST_F(Precompute, QueryLookupRejectsABadCacheAndRecomputesIt) {
+  run();
+  CacheStore store(*model_, cache_.string(), DType::F16, 1);
+  const Manifest m = read_manifest(manifest_path(cache_.string()));
+  const fs::path victim = store.path_of(m.documents[1].chunks[0].key);
+  const ChunkCacheFile good = ChunkCacheFile::open(victim.string(), store.fingerprint(), cache_geometry(*model_));
+  const std::vector<TokenId> tokens = good.tokens();
+  fs::resize_file(victim, 64);
+  const auto file = store.get(tokens);
+  EXPECT_EQ(store.stats().rejected, 1);
+  EXPECT_EQ(store.stats().encoded, 1);
+  EXPECT_EQ(file->tokens(), tokens);
+}
+
+std::set<std::string> manifest_keys(const Manifest& m) {
+  std::set<std::string> keys;
+  for (const auto& d : m.documents) {
+    for (const auto& c : d.chunks) keys.insert(c.key);
+  }
+  return keys;
+}
+
+TEST_F(Precompute, ChangedDeletedAndNewFilesAreReflected) {
+  run();
+  const std::set<std::string> before = manifest_keys(read_manifest(manifest_path(cache_.string())));
+  write_text(docs_ / "c.txt", "Charlie changed his text entirely.\n");
+  fs::remove(docs_ / "sub" / "b.txt");
+  write_text(docs_ / "e.md", "Echo is new.\n");
+  const PrecomputeSummary s = run(nullptr, /*prune=*/true);
+  const Manifest m = read_manifest(manifest_path(cache_.string()));
+  const std::set<std::string> after = manifest_keys(m);
+  size_t added = 0, gone = 0;
+  for (const auto& k : after) added += !before.count(k);
+  for (const auto& k : before) gone += !after.count(k);
+  EXPECT_EQ(s.files, 3);
+  EXPECT_EQ(s.files_changed, 2);  // c.txt changed, e.md new
+  EXPECT_EQ(s.files_removed, 1);  // sub/b.txt
+  EXPECT_GT(added, 0u);
+  EXPECT_EQ(static_cast<size_t>(s.chunks_encoded), added);  // only the new chunks are encoded
+  EXPECT_EQ(static_cast<size_t>(s.files_pruned), gone);     // the old c.txt's and b.txt's caches
+  std::vector<std::string> paths;
+  for (const auto& d : m.documents) paths.push_back(d.path);
+  EXPECT_EQ(paths, (std::vector<std::string>{"a.md", "c.txt", "e.md"}));
+  EXPECT_EQ(cache_files().size(), after.size());
+}
+
+TEST_F(Precompute, MissingFolderIsAnError) {
+  fs::remove_all(docs_);
+  EXPECT_THROW(run(), Error);
+}
+
+}  // namespace
