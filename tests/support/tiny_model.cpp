@@ -214,6 +214,12 @@ std::string write_tiny_model(const TinyModelSpec& spec, const std::string& path)
                "'<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
                "{% endif %}");
 
+  if (spec.link_per_doc > 0) {
+    w.set_u32("kvlink.version", 1);
+    w.set_u32("kvlink.link_tokens_per_doc", static_cast<uint32_t>(spec.link_per_doc));
+    w.set_u32("kvlink.max_docs", static_cast<uint32_t>(spec.link_max_docs));
+    w.set_i32_array("kvlink.link_token_ids", spec.link_ids);
+  }
   for (const TinyTensor& t : make_tiny_weights(spec)) w.add_tensor(t.name, t.type, t.ne, t.data.data(), t.data.size());
   w.write(path);
   return path;

@@ -27,6 +27,10 @@ struct TinyModelSpec {
   // Zero the output rows of the special tokens: their logits are then exactly 0 while the largest of
   // the other 260 random logits is positive, so greedy decoding never ends generation early.
   bool quiet_specials = false;
+  // KVLink link-token metadata (kvlink.*, docs/LINK_TOKENS.md), written when link_per_doc > 0.
+  int link_per_doc = 0;
+  int link_max_docs = 0;
+  std::vector<int32_t> link_ids;
   // Deliberate breakage, for tests of the loader's error messages.
   std::string omit_tensor;      // this tensor is not written
   std::string misshape_tensor;  // this tensor is written with one extra row (last dimension + 1)
