@@ -34,9 +34,15 @@ AnswerResult answer_question(Context& ctx, CacheStore* store, const std::vector<
 
   std::vector<std::shared_ptr<const ChunkCacheFile>> files;
   std::vector<const ChunkCacheFile*> caches;
+  std::shared_ptr<const ChunkCacheFile> opening;
   if (uses_caches(options.prefill.mode)) {
     if (!store) throw Error("mode " + std::string(reuse_mode_name(options.prefill.mode)) + " needs a cache directory");
     const auto t1 = Clock::now();
+    if (!layout.opening.empty()) {
+      const int32_t encoded = store->stats().encoded;
+      opening = store->get(layout.opening);
+      r.opening_encoded = store->stats().encoded != encoded;
+    }
     const CacheStoreStats before = store->stats();
     for (const auto& chunk : layout.chunks) {
       files.push_back(store->get(chunk));
@@ -48,7 +54,7 @@ AnswerResult answer_question(Context& ctx, CacheStore* store, const std::vector<
     r.cache_ms = ms_since(t1);
   }
   const auto t2 = Clock::now();
-  std::vector<float> logits = prefill_layout(ctx, layout, caches, options.prefill, &r.reuse);
+  std::vector<float> logits = prefill_layout(ctx, layout, caches, options.prefill, &r.reuse, opening.get());
   r.generation.n_prompt = r.n_prompt;
   r.generation.prompt_ms = ms_since(t2);
   GenerateOptions gen;
@@ -76,6 +82,7 @@ nlohmann::json to_json(const AnswerResult& r) {
       {"tokens_recomputed", r.reuse.tokens_recomputed},
       {"bytes_loaded", r.reuse.bytes_loaded},
       {"caches", {{"hit", r.caches_hit}, {"encoded", r.caches_encoded}, {"rejected", r.caches_rejected}}},
+      {"opening_encoded", r.opening_encoded},
       {"stages_ms",
        {{"tokenize", r.tokenize_ms},
         {"cache_lookup", r.cache_ms},

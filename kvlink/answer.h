@@ -1,6 +1,7 @@
 // The question-answering pipeline behind kvlink-query (and kvlink-eval): renders the question and its
 // document chunks into the KVLink prompt layout, looks the chunk caches up in the cache store
-// (encoding the missing ones), prefills in the chosen mode and decodes. TTFT runs from the call to
+// (encoding the missing ones; the opening, i.e. the system prompt, is cached the same way), prefills
+// in the chosen mode and decodes. TTFT runs from the call to
 // the first sampled token, so it includes tokenising, cache lookups and loads, and any encoding.
 #pragma once
 #include <functional>
@@ -32,7 +33,8 @@ struct AnswerResult {
   int32_t n_link_tokens = 0;
   GenerateResult generation;
   ReuseStats reuse;
-  int32_t caches_hit = 0, caches_encoded = 0, caches_rejected = 0;
+  int32_t caches_hit = 0, caches_encoded = 0, caches_rejected = 0;  // the chunks' caches
+  bool opening_encoded = false;  // the opening's cache had to be made (first query with this system prompt)
   double tokenize_ms = 0;     // rendering and tokenising the prompt parts
   double cache_ms = 0;        // cache lookups: open and validate, encode the missing
 };

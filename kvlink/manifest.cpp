@@ -40,6 +40,7 @@ Manifest read_manifest(const std::string& path) {
     m.docs_root = j.at("docs_root").get<std::string>();
     m.chunk_tokens = j.at("chunk_tokens").get<int32_t>();
     m.kv_type = j.at("kv_type").get<std::string>();
+    m.opening_key = j.value("opening_key", "");
     for (const json& d : j.at("documents")) {
       ManifestDocument doc;
       doc.path = d.at("path").get<std::string>();
@@ -68,7 +69,7 @@ std::string manifest_to_string(const Manifest& m) {
   }
   const json j = {{"format", "kvlink-manifest"}, {"version", kManifestVersion}, {"model_fingerprint", m.model_fingerprint},
                   {"docs_root", m.docs_root},    {"chunk_tokens", m.chunk_tokens},  {"kv_type", m.kv_type},
-                  {"documents", docs}};
+                  {"opening_key", m.opening_key}, {"documents", docs}};
   return j.dump(1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 

@@ -29,6 +29,7 @@ struct Manifest {
   std::string docs_root;          // absolute
   int32_t chunk_tokens = 0;
   std::string kv_type;            // f16, f32, q8_0, q4_0
+  std::string opening_key;        // the cached opening (default system prompt); "" for none
   std::vector<ManifestDocument> documents;  // sorted by path
 };
 

@@ -10,6 +10,7 @@
 #include <set>
 #include <system_error>
 
+#include "kvlink/answer.h"
 #include "kvlink/cache_store.h"
 #include "kvlink/documents.h"
 #include "kvlink/manifest.h"
@@ -75,6 +76,7 @@ int32_t prune(const std::string& cache_dir, const Manifest& m) {
   for (const auto& d : m.documents) {
     for (const auto& c : d.chunks) keep.insert(c.key + "." + m.kv_type + ".kvc");
   }
+  if (!m.opening_key.empty()) keep.insert(m.opening_key + "." + m.kv_type + ".kvc");
   const std::string suffix = "." + m.kv_type + ".kvc";
   int32_t n = 0;
   std::error_code ec;
@@ -177,6 +179,14 @@ PrecomputeSummary precompute(const Model& model, const PrecomputeOptions& o, con
   s.tokens_encoded = st.tokens_encoded;
   s.bytes_written = st.bytes_written;
   s.encode_seconds = st.encode_ms / 1000.0;
+  // The opening with the default system prompt is cached too, so that the first query reuses it.
+  if (model.has_chat_template) {
+    const int64_t before = st.bytes_written;
+    const std::vector<TokenId> opening = answer_layout(model, {}, "?", AnswerOptions{}).opening;
+    store.ensure(opening);
+    m.opening_key = store.key(opening);
+    s.bytes_written += store.stats().bytes_written - before;
+  }
   if (write_manifest(mpath, m)) {
     s.bytes_written += static_cast<int64_t>(fs::file_size(mpath, ec));
   }

@@ -1,7 +1,6 @@
 #include "kvlink/reuse.h"
 
 #include <chrono>
-#include <limits>
 
 #include "kvlink/cache_load.h"
 #include "kvlink/cacheblend.h"
@@ -37,12 +36,14 @@ const char* reuse_mode_name(ReuseMode mode) {
 
 bool uses_caches(ReuseMode mode) { return mode != ReuseMode::FULL; }
 
-ComputedTokens splice_computed_tokens(const PromptLayout& layout, const std::vector<int32_t>& recompute) {
+ComputedTokens splice_computed_tokens(const PromptLayout& layout, const std::vector<int32_t>& recompute,
+                                      bool opening_cached) {
   if (!layout.links.empty() && layout.links.size() != layout.chunks.size()) {
     throw Error("layout needs one link-token list per chunk");
   }
   const std::vector<TokenId> all = layout.flatten();
   std::vector<uint8_t> computed(all.size(), 1);
+  if (opening_cached) std::fill_n(computed.begin(), layout.opening.size(), 0);
   for (size_t i = 0; i < layout.chunks.size(); ++i) {
     const auto begin = static_cast<size_t>(layout.chunk_start(i));
     std::fill_n(computed.begin() + static_cast<std::ptrdiff_t>(begin), layout.chunks[i].size(), 0);
@@ -60,16 +61,8 @@ ComputedTokens splice_computed_tokens(const PromptLayout& layout, const std::vec
   return c;
 }
 
-std::vector<float> computed_tokens_mask(const std::vector<int32_t>& positions, int32_t n_kv) {
-  std::vector<float> mask(positions.size() * static_cast<size_t>(n_kv), -std::numeric_limits<float>::infinity());
-  for (size_t t = 0; t < positions.size(); ++t) {
-    std::fill_n(mask.begin() + static_cast<std::ptrdiff_t>(t * static_cast<size_t>(n_kv)), positions[t] + 1, 0.0f);
-  }
-  return mask;
-}
-
 std::vector<float> prefill_layout(Context& ctx, const PromptLayout& layout, const std::vector<const ChunkCacheFile*>& caches,
-                                  const PrefillOptions& options, ReuseStats* stats) {
+                                  const PrefillOptions& options, ReuseStats* stats, const ChunkCacheFile* opening) {
   if (layout.suffix.empty()) throw Error("the layout needs a suffix (the question)");
   const int32_t n = layout.n_tokens();
   if (n > ctx.cache().n_ctx) {
@@ -89,6 +82,11 @@ std::vector<float> prefill_layout(Context& ctx, const PromptLayout& layout, cons
 
   // Cache load pass: chunk rows at their layout rows, keys shifted to their global positions.
   auto t0 = std::chrono::steady_clock::now();
+  if (opening) {
+    if (opening->tokens() != layout.opening) throw Error("the opening's cache does not hold the opening's tokens");
+    s.bytes_loaded += load_chunk_rows(ctx.cache(), ctx.model(), *opening, 0, 0, ctx.n_threads());
+    s.tokens_reused += opening->n_tokens();
+  }
   for (size_t i = 0; i < layout.chunks.size(); ++i) {
     if (caches[i]->tokens() != layout.chunks[i]) throw Error("a chunk cache does not hold its chunk's tokens");
     const int32_t row = layout.chunk_start(i);
@@ -106,16 +104,15 @@ std::vector<float> prefill_layout(Context& ctx, const PromptLayout& layout, cons
     s.select_ms = ms_since(t0);
   }
 
-  // Splice and mask passes, then one forward over the computed tokens at their own rows.
+  // Splice pass, then one forward over the computed tokens at their own rows.
   t0 = std::chrono::steady_clock::now();
-  const ComputedTokens c = splice_computed_tokens(layout, recompute);
+  const ComputedTokens c = splice_computed_tokens(layout, recompute, opening != nullptr);
   Batch batch;
   batch.tokens = c.tokens;
   batch.positions = c.positions;
-  batch.rows = c.positions;
+  batch.rows = c.positions;  // the KVLink mask: the token at position p sees rows 0..p
   batch.output_rows = {static_cast<int32_t>(c.tokens.size()) - 1};
-  const std::vector<float> mask = computed_tokens_mask(c.positions, batch.n_kv());
-  std::vector<float> logits = ctx.eval(batch, &mask);
+  std::vector<float> logits = ctx.eval(batch);
   s.compute_ms = ms_since(t0);
   s.tokens_computed = static_cast<int32_t>(c.tokens.size());
   s.tokens_recomputed = static_cast<int32_t>(recompute.size());

@@ -5,10 +5,11 @@
 //   noshift     chunk rows at their local positions (naive concatenation);
 //   cacheblend  reencode, then the chunk tokens whose values deviate most are recomputed (cacheblend.h).
 // The KV cache rows follow the layout order, so row = position. A reuse prefill is three passes and
-// one forward: cache load (chunk caches become cache rows, keys shifted), splice (the tokens to
-// compute, link tokens included, form one batch at their own rows), KVLink mask (a computed token at
-// position p sees rows 0..p: what it may see under the paper's mask, since each chunk's rows hold
-// what the chunk saw alone). Then one forward over the batch.
+// one forward: cache load (chunk caches become cache rows, keys shifted; cache_load.h), splice (the
+// tokens to compute, link tokens included, form one batch at their own rows), KVLink mask (a
+// computed token at position p sees rows 0..p, given to attention as its row: that is what the
+// paper's mask lets it see, since each chunk's rows hold what the chunk saw alone). Then one
+// forward over the batch.
 #pragma once
 #include <string>
 #include <vector>
@@ -41,19 +42,22 @@ struct ReuseStats {
 
 // Fills ctx's cache rows 0..layout.n_tokens()-1 and returns the logits of the last suffix token.
 // `caches[i]` holds layout.chunks[i]'s encoding (not read in full mode, where it may be empty).
+// `opening` (may be null) holds the opening's encoding: the opening is the layout's prefix and sees
+// only itself, so its cache, encoded alone at positions 0.., is exact in every mode and is loaded
+// instead of computed (the system prompt is the same for every query).
 // Throws kvlink::Error when the layout does not fit the context or a cache holds other tokens.
 std::vector<float> prefill_layout(Context& ctx, const PromptLayout& layout, const std::vector<const ChunkCacheFile*>& caches,
-                                  const PrefillOptions& options, ReuseStats* stats = nullptr);
+                                  const PrefillOptions& options, ReuseStats* stats = nullptr,
+                                  const ChunkCacheFile* opening = nullptr);
 
 // The splice pass's product: the tokens a reuse prefill computes, at their layout positions.
 struct ComputedTokens {
   std::vector<TokenId> tokens;
   std::vector<int32_t> positions;  // increasing
 };
-// Opening, link tokens and suffix of `layout`, plus the chunk positions listed in `recompute`.
-ComputedTokens splice_computed_tokens(const PromptLayout& layout, const std::vector<int32_t>& recompute = {});
-
-// The KVLink mask pass: [n_kv x T] additive mask, query t (at positions[t]) sees rows 0..positions[t].
-std::vector<float> computed_tokens_mask(const std::vector<int32_t>& positions, int32_t n_kv);
+// Opening (unless `opening_cached`), link tokens and suffix of `layout`, plus the chunk positions
+// listed in `recompute`.
+ComputedTokens splice_computed_tokens(const PromptLayout& layout, const std::vector<int32_t>& recompute = {},
+                                      bool opening_cached = false);
 
 }  // namespace kvlink

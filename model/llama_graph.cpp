@@ -58,7 +58,6 @@ Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Ba
   const bool scattered = !batch.rows.empty();
   if (scattered) {
     if (batch.rows.size() != batch.tokens.size()) throw Error("batch needs one cache row per token");
-    if (!mask) throw Error("a batch with explicit cache rows needs an attention mask");
     for (int32_t r : batch.rows) {
       if (r < 0 || r >= cache.n_ctx) throw Error("batch row " + std::to_string(r) + " is outside the context");
     }
@@ -89,7 +88,7 @@ Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Ba
     Tensor* kc = g.leaf(cache.type, {cache.width, cache.n_ctx}, cache.k[static_cast<size_t>(l)].data(), "cache_k." + ln);
     Tensor* vc = g.leaf(cache.type, {cache.width, cache.n_ctx}, cache.v[static_cast<size_t>(l)].data(), "cache_v." + ln);
     Tensor* attn = attention(g, q, store_kv(g, kc, k, batch.first_row, rows), store_kv(g, vc, v, batch.first_row, rows),
-                             mask, ap);
+                             mask, ap, rows);
     x = add(g, x, mul_mat(g, weight(g, L.wo), attn));
     h = rms_norm(g, x, weight(g, L.ffn_norm), hp.rms_eps);
     Tensor* ff = swiglu(g, mul_mat(g, weight(g, L.ffn_gate), h), mul_mat(g, weight(g, L.ffn_up), h));

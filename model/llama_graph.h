@@ -17,8 +17,9 @@ struct Batch {
   int32_t first_row = 0;             // cache row of tokens[0]; the batch fills consecutive rows
   std::vector<int32_t> output_rows;  // batch indices whose logits are computed
   // Explicit cache row of each token, for batches whose tokens sit between reused rows (KVLink link
-  // tokens, CacheBlend's recomputed tokens). Empty: rows first_row + i, causal by row. Given: the
-  // rows are scattered, attention spans cache rows 0..n_kv()-1 and a mask says what each token sees.
+  // tokens, CacheBlend's recomputed tokens). Empty: rows first_row + i. Given: the rows are scattered
+  // and token i sees cache rows 0..rows[i] (so rows = layout positions gives the KVLink mask for
+  // computed tokens). Either way attention is causal by row, plus `mask` when given.
   std::vector<int32_t> rows;
   int32_t n_layer_run = 0;  // 0: every layer; n > 0: only layers 0..n-1 (their cache rows; no logits)
 
@@ -31,7 +32,7 @@ Batch make_causal_batch(const std::vector<TokenId>& tokens, int32_t first_row);
 // Appends the forward pass to `g` and returns the logits tensor [n_vocab, output_rows.size()]
 // (null when output_rows is empty or only the first n_layer_run layers run).
 // Attention is causal over cache rows 0..first_row+i for batch token i, plus `mask` when given
-// (F32 [n_kv(), n_tokens], added to the scores). A batch with explicit rows needs the mask.
+// (F32 [n_kv(), n_tokens], added to the scores).
 Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Batch& batch, Tensor* mask = nullptr);
 
 }  // namespace kvlink

@@ -78,7 +78,7 @@ Tensor* store_kv(Graph& g, Tensor* cache, Tensor* x, int32_t first_row, Tensor* 
   return t;
 }
 
-Tensor* attention(Graph& g, Tensor* q, Tensor* k, Tensor* v, Tensor* mask, const AttentionParams& p) {
+Tensor* attention(Graph& g, Tensor* q, Tensor* k, Tensor* v, Tensor* mask, const AttentionParams& p, Tensor* q_rows) {
   require(p.head_dim > 0 && p.n_head > 0 && p.n_head_kv > 0 && p.n_head % p.n_head_kv == 0, "attention",
           "bad head counts");
   require(q->type == DType::F32 && q->ne[0] == static_cast<int64_t>(p.head_dim) * p.n_head, "attention",
@@ -92,7 +92,9 @@ Tensor* attention(Graph& g, Tensor* q, Tensor* k, Tensor* v, Tensor* mask, const
   require(!mask || (mask->type == DType::F32 && mask->ne[0] == p.n_kv && mask->n_rows() == q->n_rows()),
           "attention", "mask must be F32 [n_kv, T]");
   require(!p.causal || p.q_pos0 + q->n_rows() <= p.n_kv, "attention", "causal queries beyond the cache");
-  Tensor* t = g.node(Op::ATTENTION, DType::F32, {q->ne[0], q->n_rows()}, {q, k, v, mask});
+  require(!q_rows || (!p.causal && q_rows->type == DType::I32 && q_rows->n_elements() == q->n_rows()), "attention",
+          "query rows must be I32 [T], without causal masking");
+  Tensor* t = g.node(Op::ATTENTION, DType::F32, {q->ne[0], q->n_rows()}, {q, k, v, mask, q_rows});
   t->iparams[0] = p.head_dim;
   t->iparams[1] = p.n_head;
   t->iparams[2] = p.n_head_kv;

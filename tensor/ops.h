@@ -56,6 +56,9 @@ struct AttentionParams {
 // q F32 [head_dim * n_head, T]; k, v [head_dim * n_head_kv, >= n_kv] (F32 or F16, usually STORE_KV
 // results); mask F32 [n_kv, T] added to the scores (may be null; -INFINITY hides a key).
 // Result F32 [head_dim * n_head, T]. Grouped-query attention: q head h uses kv head h / (n_head / n_head_kv).
-Tensor* attention(Graph& g, Tensor* q, Tensor* k, Tensor* v, Tensor* mask, const AttentionParams& p);
+// `q_rows` (I32 [T], may be null; needs causal false): query t sees rows 0..q_rows[t] only, for
+// batches scattered between reused rows (KVLink's link tokens see what precedes them in the layout).
+Tensor* attention(Graph& g, Tensor* q, Tensor* k, Tensor* v, Tensor* mask, const AttentionParams& p,
+                  Tensor* q_rows = nullptr);
 
 }  // namespace kvlink

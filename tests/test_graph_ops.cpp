@@ -213,6 +213,7 @@ struct AttnCase {
   int32_t n_q, q_pos0, n_head, n_head_kv;
   bool causal, with_mask;
   DType cache_type;
+  bool explicit_rows = false;  // query t at cache row rows[t] (increasing, up to n_kv - 1), sees rows <= it
 };
 
 class AttentionTest : public ::testing::TestWithParam<std::tuple<AttnCase, int>> {};
@@ -249,8 +250,15 @@ TEST_P(AttentionTest, MatchesSoftmaxReference) {
   p.causal = c.causal;
   p.scale = 0.25f;
   Tensor* mt = c.with_mask ? f32_input(g, mask, n_kv, c.n_q, "mask") : nullptr;
+  std::vector<int32_t> rows(static_cast<size_t>(c.n_q));
+  for (int32_t t = 0; t < c.n_q; ++t) rows[size_t(t)] = c.n_q == 1 ? n_kv - 1 : int32_t(int64_t(t) * (n_kv - 1) / (c.n_q - 1));
+  Tensor* rt = nullptr;
+  if (c.explicit_rows) {
+    rt = g.input(DType::I32, {c.n_q}, "rows");
+    std::copy(rows.begin(), rows.end(), static_cast<int32_t*>(rt->data));
+  }
   Tensor* out = attention(g, f32_input(g, q, hd * c.n_head, c.n_q, "q"), g.leaf(c.cache_type, {kv_width, n_ctx}, kc.data(), "k"),
-                          g.leaf(c.cache_type, {kv_width, n_ctx}, vc.data(), "v"), mt, p);
+                          g.leaf(c.cache_type, {kv_width, n_ctx}, vc.data(), "v"), mt, p, rt);
   const auto got = run(g, out, threads);
 
   std::vector<double> want(got.size(), 0.0);
@@ -262,6 +270,7 @@ TEST_P(AttentionTest, MatchesSoftmaxReference) {
       double mx = -INFINITY;
       for (int32_t j = 0; j < n_kv; ++j) {
         if (c.causal && j > c.q_pos0 + t) continue;
+        if (c.explicit_rows && j > rows[size_t(t)]) continue;
         if (c.with_mask && std::isinf(mask[size_t(t) * n_kv + j])) continue;
         double d = 0;
         for (int32_t e = 0; e < hd; ++e) d += double(q[(size_t(t) * c.n_head + h) * hd + e]) * kr[size_t(j) * kv_width + kvh * hd + e];
@@ -285,7 +294,11 @@ INSTANTIATE_TEST_SUITE_P(
                                          AttnCase{40, 0, 4, 4, true, false, DType::F32},    // prefill
                                          AttnCase{300, 10, 4, 1, true, false, DType::F16},  // crosses the 256-query block
                                          AttnCase{50, 30, 4, 2, false, true, DType::F32},   // mask only
-                                         AttnCase{33, 5, 2, 2, true, true, DType::F16}),
+                                         AttnCase{33, 5, 2, 2, true, true, DType::F16},
+                                         AttnCase{100, 900, 6, 3, true, false, DType::F16},  // many key tiles
+                                         AttnCase{5, 300, 4, 2, false, false, DType::F16, true},  // scattered, few
+                                         AttnCase{70, 600, 6, 2, false, true, DType::F32, true},  // scattered + mask
+                                         AttnCase{130, 700, 9, 3, false, false, DType::F16, true}),
                        ::testing::Values(1, 2)));
 
 TEST(Arena, ReusesRegionsOfDeadNodes) {

@@ -66,11 +66,15 @@ void store_chunks(const Model& model, const PromptLayout& layout, DType type, St
 }
 
 std::vector<float> reuse_logits(const Model& model, const PromptLayout& layout, ReuseStats* stats = nullptr,
-                                ReuseMode mode = ReuseMode::KVLINK, double recompute_ratio = 0) {
+                                ReuseMode mode = ReuseMode::KVLINK, double recompute_ratio = 0, bool cache_opening = false) {
   StoredCaches caches;
-  store_chunks(model, layout, DType::F32, caches);
+  PromptLayout with_opening = layout;
+  if (cache_opening) with_opening.chunks.push_back(layout.opening);  // stored like a chunk
+  store_chunks(model, with_opening, DType::F32, caches);
+  const ChunkCacheFile* opening = cache_opening ? caches.ptrs.back() : nullptr;
+  if (cache_opening) caches.ptrs.pop_back();
   Context ctx(model, ContextParams{layout.n_tokens(), DType::F32, 2});
-  return prefill_layout(ctx, layout, caches.ptrs, PrefillOptions{mode, recompute_ratio}, stats);
+  return prefill_layout(ctx, layout, caches.ptrs, PrefillOptions{mode, recompute_ratio}, stats, opening);
 }
 
 std::vector<float> masked_single_pass(const Model& model, const PromptLayout& layout) {
@@ -111,7 +115,8 @@ TEST_P(TinyEquivalence, ReusedCachesEqualTheIndependentMaskedForward) {
   kvlink::testing::write_tiny_model(spec, path);
   const auto model = Model::load(path);
   const PromptLayout layout = make_layout(n_chunks, n_links, 256, 9);
-  const std::vector<float> got = reuse_logits(*model, layout);
+  // With 5 link tokens the opening comes from its cache too.
+  const std::vector<float> got = reuse_logits(*model, layout, nullptr, ReuseMode::KVLINK, 0, /*cache_opening=*/n_links == 5);
 
   const auto ref_model = kvlink::testing::reference_model_from_tiny(spec);
   const std::vector<TokenId> tokens = layout.flatten();
@@ -137,9 +142,10 @@ TEST(KvlinkEquivalence, DefaultModelReuseEqualsMaskedSinglePass) {
   const auto model = Model::load(path);
   for (int n_chunks : {1, 3, 10}) {
     for (int n_links : {0, 5}) {
+     for (bool cache_opening : {false, true}) {
       const PromptLayout layout = make_layout(n_chunks, n_links, 40000, 20);
       ReuseStats stats;
-      const std::vector<float> got = reuse_logits(*model, layout, &stats);
+      const std::vector<float> got = reuse_logits(*model, layout, &stats, ReuseMode::KVLINK, 0, cache_opening);
       const std::vector<float> want = masked_single_pass(*model, layout);
       std::vector<double> want_d(want.begin(), want.end());
       const double d = max_abs_diff(got, want_d);
@@ -150,8 +156,9 @@ TEST(KvlinkEquivalence, DefaultModelReuseEqualsMaskedSinglePass) {
       EXPECT_EQ(std::max_element(got.begin(), got.end()) - got.begin(),
                 std::max_element(want.begin(), want.end()) - want.begin());
       EXPECT_EQ(stats.tokens_computed, layout.n_tokens() - stats.tokens_reused);
-      std::printf("[ reuse ] %2d chunks, %d links, %4d tokens (%d reused): max |dlogit| %.2e\n", n_chunks, n_links,
-                  layout.n_tokens(), stats.tokens_reused, d);
+      std::printf("[ reuse ] %2d chunks, %d links, opening %s, %4d tokens (%d reused): max |dlogit| %.2e\n", n_chunks,
+                  n_links, cache_opening ? "cached" : "computed", layout.n_tokens(), stats.tokens_reused, d);
+     }
     }
   }
 }
