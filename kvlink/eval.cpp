@@ -1,0 +1,352 @@
+#include "kvlink/eval.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "kvlink/answer.h"
+#include "kvlink/cache_store.h"
+#include "kvlink/eval_metric.h"
+#include "model/fingerprint.h"
+#include "model/gguf.h"
+#include "tensor/error.h"
+
+namespace kvlink {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::optional<EvalExample> parse_eval_line(const std::string& line, std::string* id, std::string* reason) {
+  id->clear();
+  json j;
+  try {
+    j = json::parse(line);
+  } catch (const json::exception&) {
+    *reason = "malformed JSON";
+    return std::nullopt;
+  }
+  if (!j.is_object()) {
+    *reason = "not a JSON object";
+    return std::nullopt;
+  }
+  if (j.contains("id") && j["id"].is_string()) *id = j["id"].get<std::string>();
+  if (j.contains("id") && j["id"].is_number_integer()) *id = std::to_string(j["id"].get<long long>());
+  auto fail = [&](const std::string& why) {
+    *reason = why;
+    return std::nullopt;
+  };
+  if (id->empty()) return fail("missing field 'id'");
+  EvalExample ex;
+  ex.id = *id;
+  ex.dataset = j.contains("dataset") && j["dataset"].is_string() ? j["dataset"].get<std::string>() : "";
+  if (!j.contains("question") || !j["question"].is_string() || j["question"].get<std::string>().empty()) {
+    return fail("missing field 'question'");
+  }
+  ex.question = j["question"].get<std::string>();
+  if (!j.contains("answers") || !j["answers"].is_array() || j["answers"].empty()) return fail("missing field 'answers'");
+  for (const json& a : j["answers"]) {
+    if (!a.is_string()) return fail("an answer is not a string");
+    ex.answers.push_back(a.get<std::string>());
+  }
+  if (!j.contains("documents") || !j["documents"].is_array()) return fail("missing field 'documents'");
+  if (j["documents"].empty()) return fail("no documents");
+  for (const json& d : j["documents"]) {
+    if (!d.is_object() || !d.contains("text") || !d["text"].is_string()) return fail("a document has no text");
+    const std::string title = d.contains("title") && d["title"].is_string() ? d["title"].get<std::string>() : "";
+    ex.documents.push_back(ChunkText{title, d["text"].get<std::string>()});
+  }
+  return ex;
+}
+
+std::vector<ChunkText> with_gold_at(const std::vector<ChunkText>& docs, int k) {
+  std::vector<ChunkText> out(docs.begin(), docs.end());
+  if (out.empty()) return out;
+  const auto target = static_cast<size_t>(std::clamp(k, 0, static_cast<int>(out.size()) - 1));
+  ChunkText gold = out.front();
+  out.erase(out.begin());
+  out.insert(out.begin() + static_cast<std::ptrdiff_t>(target), std::move(gold));
+  return out;
+}
+
+namespace {
+
+std::string key_of(const std::string& dataset, const std::string& id, const std::string& position, const std::string& mode) {
+  return dataset + '\x1f' + id + '\x1f' + position + '\x1f' + mode;
+}
+
+// Reads the finished prediction lines; a last line cut off by an interrupted run is dropped (the file
+// is rewritten without it, atomically) so that appending resumes cleanly.
+std::vector<json> load_predictions(const std::string& path) {
+  std::vector<json> out;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return out;
+  std::string line, kept;
+  bool dropped = false;
+  while (std::getline(in, line)) {
+    const bool complete = !in.eof();
+    try {
+      if (!complete) throw std::runtime_error("cut off");
+      out.push_back(json::parse(line));
+      kept += line + "\n";
+    } catch (const std::exception&) {
+      dropped = true;
+    }
+  }
+  if (dropped) write_file_atomic(path, kept.data(), kept.size());
+  return out;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+void check_config(const std::string& path, const json& config) {
+  std::ifstream in(path);
+  if (in) {
+    json old;
+    try {
+      in >> old;
+    } catch (const json::exception&) {
+      throw Error(path + ": malformed; remove it or use another --out");
+    }
+    if (old != config) {
+      throw Error(path + ": this output directory holds a run with other settings (model, cache type, link tokens, "
+                         "tokens, recompute ratio); use another --out");
+    }
+    return;
+  }
+  const std::string text = config.dump(1) + "\n";
+  write_file_atomic(path, text.data(), text.size());
+}
+
+std::string percent(double x) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.1f", 100 * x);
+  return b;
+}
+
+}  // namespace
+
+std::vector<EvalGroup> summarize_predictions(const std::string& predictions_path) {
+  struct Acc {
+    long n = 0, correct = 0;
+    std::vector<double> ttft;
+    double computed = 0, reused = 0;
+  };
+  std::map<std::tuple<std::string, std::string, std::string>, Acc> acc;
+  for (const json& p : load_predictions(predictions_path)) {
+    Acc& a = acc[{p.at("dataset").get<std::string>(), p.at("mode").get<std::string>(), p.at("gold_position").get<std::string>()}];
+    ++a.n;
+    a.correct += p.at("score").get<int>();
+    a.ttft.push_back(p.at("ttft_ms").get<double>());
+    a.computed += p.at("tokens_computed").get<double>();
+    a.reused += p.at("tokens_reused").get<double>();
+  }
+  std::vector<EvalGroup> groups;
+  auto make = [](const std::string& d, const std::string& m, const std::string& pos, const Acc& a) {
+    EvalGroup g;
+    g.dataset = d;
+    g.mode = m;
+    g.gold_position = pos;
+    g.n = a.n;
+    g.correct = a.correct;
+    g.accuracy = a.n ? static_cast<double>(a.correct) / static_cast<double>(a.n) : 0;
+    wilson_interval(a.correct, a.n, &g.ci_low, &g.ci_high);
+    double sum = 0;
+    for (double t : a.ttft) sum += t;
+    g.ttft_mean_ms = a.n ? sum / static_cast<double>(a.n) : 0;
+    g.ttft_median_ms = median(a.ttft);
+    g.tokens_computed_mean = a.n ? a.computed / static_cast<double>(a.n) : 0;
+    g.tokens_reused_mean = a.n ? a.reused / static_cast<double>(a.n) : 0;
+    return g;
+  };
+  // Per position, then the mean over positions where a dataset x mode has several.
+  std::map<std::pair<std::string, std::string>, std::vector<const Acc*>> by_mode;
+  for (const auto& [k, a] : acc) {
+    groups.push_back(make(std::get<0>(k), std::get<1>(k), std::get<2>(k), a));
+    if (!std::get<2>(k).empty()) by_mode[{std::get<0>(k), std::get<1>(k)}].push_back(&a);
+  }
+  for (const auto& [k, list] : by_mode) {
+    if (list.size() < 2) continue;
+    Acc pooled;
+    double acc_sum = 0;
+    for (const Acc* a : list) {
+      pooled.n += a->n;
+      pooled.correct += a->correct;
+      pooled.ttft.insert(pooled.ttft.end(), a->ttft.begin(), a->ttft.end());
+      pooled.computed += a->computed;
+      pooled.reused += a->reused;
+      acc_sum += a->n ? static_cast<double>(a->correct) / static_cast<double>(a->n) : 0;
+    }
+    EvalGroup g = make(k.first, k.second, "mean", pooled);
+    g.accuracy = acc_sum / static_cast<double>(list.size());  // the mean of the per-position accuracies
+    groups.push_back(g);
+  }
+  return groups;
+}
+
+std::string EvalSummary::markdown() const {
+  std::ostringstream s;
+  s << "| dataset | mode | gold position | n | accuracy % | 95% CI | mean TTFT ms | median TTFT ms | tokens computed | "
+       "tokens reused |\n|---|---|---|---|---|---|---|---|---|---|\n";
+  for (const EvalGroup& g : groups) {
+    char row[512];
+    std::snprintf(row, sizeof row, "| %s | %s | %s | %ld | %s | %s-%s | %.0f | %.0f | %.0f | %.0f |\n", g.dataset.c_str(),
+                  g.mode.c_str(), g.gold_position.empty() ? "as given" : g.gold_position.c_str(), g.n,
+                  percent(g.accuracy).c_str(), percent(g.ci_low).c_str(), percent(g.ci_high).c_str(), g.ttft_mean_ms,
+                  g.ttft_median_ms, g.tokens_computed_mean, g.tokens_reused_mean);
+    s << row;
+  }
+  long n_skipped = 0;
+  for (const auto& [reason, ids] : skipped) n_skipped += static_cast<long>(ids.size());
+  s << "\nExamples read: " << examples_read << "; skipped: " << n_skipped << ".\n";
+  for (const auto& [reason, ids] : skipped) {
+    s << "- " << reason << " (" << ids.size() << "):";
+    for (size_t i = 0; i < ids.size() && i < 20; ++i) s << " " << ids[i];
+    if (ids.size() > 20) s << " …";
+    s << "\n";
+  }
+  return s.str();
+}
+
+EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbacks& cb) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (o.modes.empty()) throw Error("no mode to evaluate");
+  std::ifstream in(o.data_path, std::ios::binary);
+  if (!in) throw Error("cannot read the data file '" + o.data_path + "'");
+  std::error_code ec;
+  fs::create_directories(o.out_dir, ec);
+  if (!fs::is_directory(o.out_dir)) throw Error("cannot create the output directory '" + o.out_dir + "'");
+  const std::string cache_dir = o.cache_dir.empty() ? (fs::path(o.out_dir) / "cache").string() : o.cache_dir;
+  check_config((fs::path(o.out_dir) / "config.json").string(),
+               json{{"model_fingerprint", hex64(model_fingerprint(model.file))},
+                    {"kv_type", cache_type_name(o.kv_type)},
+                    {"link_tokens", o.link_tokens},
+                    {"n_predict", o.n_predict},
+                    {"recompute_ratio", o.recompute_ratio}});
+
+  EvalSummary summary;
+  const std::string dataset_default = fs::path(o.data_path).stem().string();
+  std::vector<EvalExample> examples;
+  std::string line;
+  for (long line_no = 1; std::getline(in, line); ++line_no) {
+    if (line.find_first_not_of(" \t\r\n") == std::string::npos) continue;
+    if (o.limit > 0 && summary.examples_read >= o.limit) break;
+    ++summary.examples_read;
+    std::string id, reason;
+    std::optional<EvalExample> ex = parse_eval_line(line, &id, &reason);
+    if (!ex) {
+      summary.skipped[reason].push_back(id.empty() ? "line " + std::to_string(line_no) : id);
+      continue;
+    }
+    if (ex->dataset.empty()) ex->dataset = dataset_default;
+    examples.push_back(std::move(*ex));
+  }
+
+  const std::string pred_path = (fs::path(o.out_dir) / "predictions.jsonl").string();
+  std::set<std::string> done;
+  for (const json& p : load_predictions(pred_path)) {
+    done.insert(key_of(p.at("dataset").get<std::string>(), p.at("id").get<std::string>(),
+                       p.at("gold_position").get<std::string>(), p.at("mode").get<std::string>()));
+  }
+  std::ofstream out(pred_path, std::ios::binary | std::ios::app);
+  if (!out) throw Error("cannot write '" + pred_path + "'");
+
+  const std::vector<int> positions = o.gold_positions.empty() ? std::vector<int>{-1} : o.gold_positions;
+  const int32_t n_ctx = std::min<int32_t>(model.hp.n_ctx_train, 16384);
+  Context ctx(model, ContextParams{n_ctx, DType::F16, o.n_threads});
+  CacheStore store(model, cache_dir, o.kv_type, o.n_threads);
+  const bool any_reuse = std::any_of(o.modes.begin(), o.modes.end(), uses_caches);
+  AnswerOptions ao;
+  ao.n_predict = o.n_predict;
+  ao.prefill.recompute_ratio = o.recompute_ratio;
+  ao.links = resolve_link_config(model, o.link_tokens, 20);
+  if (any_reuse && model.has_chat_template) store.ensure(answer_layout(model, {}, "?", ao).opening);
+  const long total = static_cast<long>(examples.size() * positions.size() * o.modes.size());
+  long progress = 0;
+  for (const EvalExample& ex : examples) {
+    bool skipped = false;
+    for (int pos : positions) {
+      const std::string pos_s = pos < 0 ? "" : std::to_string(pos);
+      const std::vector<ChunkText> docs = pos < 0 ? ex.documents : with_gold_at(ex.documents, pos);
+      bool prepared = false;
+      for (ReuseMode mode : o.modes) {
+        ++progress;
+        const std::string key = key_of(ex.dataset, ex.id, pos_s, reuse_mode_name(mode));
+        if (skipped || done.count(key)) {
+          summary.resumed += !skipped;
+          continue;
+        }
+        ao.prefill.mode = mode;
+        try {
+          const int32_t n_prompt = answer_layout(model, docs, ex.question, ao).n_tokens();
+          if (n_prompt + o.n_predict > n_ctx) {
+            throw Error("over-long (" + std::to_string(n_prompt) + " prompt tokens + " + std::to_string(o.n_predict) +
+                        " > context " + std::to_string(n_ctx) + ")");
+          }
+          if (any_reuse && !prepared) {  // the documents' caches exist before any timed query, as after precompute
+            for (const ChunkText& d : docs) store.ensure(chunk_tokens(model, d));
+            prepared = true;
+          }
+        } catch (const Error& e) {
+          std::string reason = e.what();
+          if (reason.rfind("over-long", 0) == 0) reason = "over-long for the context";
+          summary.skipped[reason].push_back(ex.id);
+          skipped = true;
+          continue;
+        }
+        const AnswerResult r = answer_question(ctx, any_reuse ? &store : nullptr, docs, ex.question, ao);
+        const json p = {{"id", ex.id},
+                        {"dataset", ex.dataset},
+                        {"mode", reuse_mode_name(mode)},
+                        {"gold_position", pos_s},
+                        {"prediction", r.generation.text},
+                        {"score", best_subspan_em(r.generation.text, ex.answers)},
+                        {"ttft_ms", r.generation.ttft_ms},
+                        {"n_prompt", r.n_prompt},
+                        {"tokens_computed", r.reuse.tokens_computed},
+                        {"tokens_reused", r.reuse.tokens_reused},
+                        {"n_generated", r.generation.tokens.size()}};
+        out << p.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+        out.flush();
+        ++summary.answered_now;
+        if (cb.progress) cb.progress(progress, total);
+      }
+    }
+  }
+  out.close();
+  summary.caches_encoded = store.stats().encoded;
+  summary.caches_hit = store.stats().hits;
+  summary.groups = summarize_predictions(pred_path);
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  json groups = json::array();
+  for (const EvalGroup& g : summary.groups) {
+    groups.push_back({{"dataset", g.dataset}, {"mode", g.mode}, {"gold_position", g.gold_position}, {"n", g.n},
+                      {"correct", g.correct}, {"accuracy", g.accuracy}, {"ci95", {g.ci_low, g.ci_high}},
+                      {"ttft_mean_ms", g.ttft_mean_ms}, {"ttft_median_ms", g.ttft_median_ms},
+                      {"tokens_computed_mean", g.tokens_computed_mean}, {"tokens_reused_mean", g.tokens_reused_mean}});
+  }
+  json skipped = json::object();
+  for (const auto& [reason, ids] : summary.skipped) skipped[reason] = ids;
+  const std::string sj = json{{"groups", groups}, {"examples_read", summary.examples_read}, {"skipped", skipped},
+                              {"answered_now", summary.answered_now}, {"resumed", summary.resumed},
+                              {"seconds", summary.seconds}}
+                             .dump(1, ' ', false, json::error_handler_t::replace) +
+                         "\n";
+  write_file_atomic((fs::path(o.out_dir) / "summary.json").string(), sj.data(), sj.size());
+  const std::string md = summary.markdown();
+  write_file_atomic((fs::path(o.out_dir) / "summary.md").string(), md.data(), md.size());
+  return summary;
+}
+
+}  // namespace kvlink
