@@ -315,6 +315,7 @@ EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbac
                         {"n_prompt", r.n_prompt},
                         {"tokens_computed", r.reuse.tokens_computed},
                         {"tokens_reused", r.reuse.tokens_reused},
+                        {"bytes_loaded", r.reuse.bytes_loaded},
                         {"n_generated", r.generation.tokens.size()}};
         out << p.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
         out.flush();

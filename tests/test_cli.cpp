@@ -188,4 +188,13 @@ TEST_F(CliDocuments, BadInputIsOneLine) {
                                                         " --kv-type q5"), "q5");
 }
 
+TEST_F(CliDocuments, EvalBadInputIsOneLine) {
+  KVLINK_MODEL_OR_SKIP(model);
+  const std::string m = "-m " + model + " --out " + cache_ + "/eval";
+  expect_clean_error(run_named("kvlink-eval", m + " --data /nonexistent.jsonl"), "cannot read the data file");
+  expect_clean_error(run_named("kvlink-eval", m + " --data x.jsonl --mode fast"), "--mode must be");
+  expect_clean_error(run_named("kvlink-eval", m + " --data x.jsonl --gold-position -1"), "--gold-position");
+  expect_clean_error(run_named("kvlink-eval", m + " --data x.jsonl --kv-type q5"), "q5");
+}
+
 }  // namespace
