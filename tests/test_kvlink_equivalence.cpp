@@ -195,6 +195,25 @@ TEST(KvlinkEquivalence, OneChunkWithoutLinksAndOpeningReencodeEqualsFull) {
   EXPECT_LT(max_abs_diff(got, full_prefill_logits(*model, layout)), 2e-3);
 }
 
+TEST(KvlinkEquivalence, TinyModelReencodeEqualsFullForOneChunkAndCacheblendBrackets) {
+  // (c) on a tiny model: one chunk as a true prefix, no link tokens: reencode equals full; with three
+  // chunks and an opening, cacheblend recomputing everything equals full and nothing equals reencode.
+  kvlink::testing::TinyModelSpec spec;
+  const std::string path = kvlink::testing::temp_path("eq-tiny-c.gguf");
+  kvlink::testing::write_tiny_model(spec, path);
+  const auto model = Model::load(path);
+  PromptLayout one = make_layout(1, 0, 256, 12);
+  one.opening.clear();
+  EXPECT_LT(max_abs_diff(reuse_logits(*model, one, nullptr, ReuseMode::REENCODE), full_prefill_logits(*model, one)), 1e-4);
+  const PromptLayout three = make_layout(3, 0, 256, 12);
+  EXPECT_LT(max_abs_diff(reuse_logits(*model, three, nullptr, ReuseMode::CACHEBLEND, 1.0, true),
+                         full_prefill_logits(*model, three)),
+            1e-4);
+  EXPECT_EQ(reuse_logits(*model, three, nullptr, ReuseMode::CACHEBLEND, 0.0),
+            reuse_logits(*model, three, nullptr, ReuseMode::REENCODE));
+  std::remove(path.c_str());
+}
+
 TEST(KvlinkEquivalence, CacheblendRecomputingEverythingEqualsFull) {
   // CacheBlend with ratio 1 recomputes every chunk token with full attention: that is a full prefill,
   // only assembled from scattered rows. Ratio 0 recomputes nothing: that is reencode.

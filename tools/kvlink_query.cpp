@@ -129,6 +129,7 @@ int run_documents(const Flags& f, const kvlink::Model& model) {
                kvlink::reuse_mode_name(r.mode), r.n_prompt, r.n_chunks, s.tokens_reused, s.tokens_computed, r.n_link_tokens,
                static_cast<double>(s.bytes_loaded) / 1e6, r.generation.ttft_ms, r.tokenize_ms, r.cache_ms, s.load_ms,
                s.select_ms + s.compute_ms, r.generation.tokens.size(), r.generation.decode_tokens_per_s());
+  for (const std::string& note : store.stats().notes) std::fprintf(stderr, "kvlink-query: note: %s\n", note.c_str());
   if (r.caches_encoded > 0) {
     std::fprintf(stderr, "note: %d chunk caches were missing or rejected and were encoded now (run kvlink-precompute)\n",
                  r.caches_encoded);
