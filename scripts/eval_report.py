@@ -42,6 +42,7 @@ def main():
     ap.add_argument("--threads", default="2")
     ap.add_argument("--results", default="docs/RESULTS.md")
     ap.add_argument("--plot", default="docs/eval_accuracy_ttft.png")
+    ap.add_argument("--data", default="../shared/data/eval")
     a = ap.parse_args()
     summary, preds = load(os.path.join(a.out, "modes"))
     groups = summary["groups"]
@@ -110,6 +111,24 @@ def main():
     skipped = summary.get("skipped", {})
     L += ["", "## Skipped examples", ""]
     L += [f"- {reason}: {len(ids)}" for reason, ids in skipped.items()] or ["None."]
+    # What the whole sets would take at this run's rate: units are (example, gold position) pairs, each
+    # answered in every mode and again for each quantised cache type.
+    units_done = len({(p["dataset"], p["id"], p["gold_position"]) for p in preds})
+    total_units = 0
+    for s in SETS:
+        path = os.path.join(a.data, f"{s}.jsonl")
+        if os.path.exists(path):
+            n = sum(1 for line in open(path) if line.strip())
+            total_units += n * (3 if s == "nq" else 1)
+    seconds = None
+    if time_txt.startswith("run_eval:"):
+        seconds = float(time_txt.split()[1])
+    if seconds and units_done:
+        L += ["", "## Run time", "",
+              f"This run answered {units_done} (example, gold position) pairs in every mode in {seconds:.0f} s "
+              f"({seconds / units_done:.1f} s per pair, quantised-cache runs included). The whole sets hold "
+              f"{total_units} pairs (NQ at three positions): at this rate about {seconds / units_done * total_units / 3600:.1f} h "
+              "on this machine."]
     L += ["", "![accuracy vs TTFT](eval_accuracy_ttft.png)", ""]
     os.makedirs(os.path.dirname(a.results), exist_ok=True)
     open(a.results, "w").write("\n".join(L) + "\n")

@@ -28,4 +28,4 @@ for kv in q8_0 q4_0; do
 done
 end=$(date +%s)
 echo "run_eval: $((end - start)) s (LIMIT=$LIMIT, THREADS=$THREADS)" | tee "$OUT/time.txt"
-"$PYTHON" scripts/eval_report.py "$OUT" --limit "$LIMIT" --threads "$THREADS"
+"$PYTHON" scripts/eval_report.py "$OUT" --limit "$LIMIT" --threads "$THREADS" --data "$DATA"
