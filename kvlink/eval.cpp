@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -253,10 +252,11 @@ EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbac
   }
 
   const std::string pred_path = (fs::path(o.out_dir) / "predictions.jsonl").string();
-  std::set<std::string> done;
-  for (const json& p : load_predictions(pred_path)) {
-    done.insert(key_of(p.at("dataset").get<std::string>(), p.at("id").get<std::string>(),
-                       p.at("gold_position").get<std::string>(), p.at("mode").get<std::string>()));
+  std::map<std::string, json> answered;  // key -> prediction line, from earlier runs and this one
+  for (json& p : load_predictions(pred_path)) {
+    const std::string key = key_of(p.at("dataset").get<std::string>(), p.at("id").get<std::string>(),
+                                   p.at("gold_position").get<std::string>(), p.at("mode").get<std::string>());
+    answered[key] = std::move(p);  // json's operator= takes its argument by value: the key is read first
   }
   std::ofstream out(pred_path, std::ios::binary | std::ios::app);
   if (!out) throw Error("cannot write '" + pred_path + "'");
@@ -271,6 +271,21 @@ EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbac
   ao.prefill.recompute_ratio = o.recompute_ratio;
   ao.links = resolve_link_config(model, o.link_tokens, 20);
   if (any_reuse && model.has_chat_template) store.ensure(answer_layout(model, {}, "?", ao).opening);
+  // Without link tokens, kvlink runs exactly reencode's computation (same tokens, rows and forward):
+  // whichever of the two comes second takes the first one's line instead of computing it again.
+  const bool kvlink_is_reencode = ao.links.per_doc == 0;
+  auto twin_of = [&](ReuseMode m) -> const char* {
+    if (!kvlink_is_reencode) return nullptr;
+    if (m == ReuseMode::KVLINK) return "reencode";
+    if (m == ReuseMode::REENCODE) return "kvlink";
+    return nullptr;
+  };
+  auto write_line = [&](const std::string& key, json p) {
+    out << p.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+    out.flush();
+    answered[key] = std::move(p);
+    ++summary.answered_now;
+  };
   const long total = static_cast<long>(examples.size() * positions.size() * o.modes.size());
   long progress = 0;
   for (const EvalExample& ex : examples) {
@@ -282,9 +297,19 @@ EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbac
       for (ReuseMode mode : o.modes) {
         ++progress;
         const std::string key = key_of(ex.dataset, ex.id, pos_s, reuse_mode_name(mode));
-        if (skipped || done.count(key)) {
+        if (skipped || answered.count(key)) {
           summary.resumed += !skipped;
           continue;
+        }
+        if (const char* twin = twin_of(mode)) {
+          const auto it = answered.find(key_of(ex.dataset, ex.id, pos_s, twin));
+          if (it != answered.end()) {
+            json p = it->second;
+            p["mode"] = reuse_mode_name(mode);
+            p["shared_with"] = twin;
+            write_line(key, std::move(p));
+            continue;
+          }
         }
         ao.prefill.mode = mode;
         try {
@@ -317,9 +342,7 @@ EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbac
                         {"tokens_reused", r.reuse.tokens_reused},
                         {"bytes_loaded", r.reuse.bytes_loaded},
                         {"n_generated", r.generation.tokens.size()}};
-        out << p.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
-        out.flush();
-        ++summary.answered_now;
+        write_line(key, p);
         if (cb.progress) cb.progress(progress, total);
       }
     }

@@ -1,5 +1,6 @@
 // The query pipeline behind kvlink-query: builds the prompt tokens (plain or chat-templated), runs
-// generation, and reports timings. The KVLink reuse modes plug in here (issue: KVLink reuse).
+// generation, and reports timings. Questions over documents, in every reuse mode, go through
+// answer.h instead.
 #pragma once
 #include <functional>
 #include <string>

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -119,6 +120,29 @@ TEST_F(EvalRun, GoldPositionsAreEvaluatedAndAveraged) {
   int mean_rows = 0;
   for (const EvalGroup& g : s.groups) mean_rows += g.gold_position == "mean";
   EXPECT_EQ(mean_rows, 1);
+}
+
+TEST_F(EvalRun, KvlinkWithoutLinkTokensSharesReencodesComputation) {
+  opt_.modes = {ReuseMode::REENCODE, ReuseMode::KVLINK};
+  EvalSummary s = run_eval(*model_, opt_);
+  EXPECT_EQ(s.answered_now, 6);
+  std::map<std::string, nlohmann::json> reencode, kvlink;
+  std::ifstream in(fs::path(opt_.out_dir) / "predictions.jsonl");
+  for (std::string l; std::getline(in, l);) {
+    const auto j = nlohmann::json::parse(l);
+    (j.at("mode") == "kvlink" ? kvlink : reencode)[j.at("id").get<std::string>()] = j;
+  }
+  ASSERT_EQ(kvlink.size(), 3u);
+  for (const auto& [id, k] : kvlink) {
+    EXPECT_EQ(k.at("shared_with"), "reencode");
+    EXPECT_EQ(k.at("prediction"), reencode.at(id).at("prediction"));
+  }
+  // With link tokens the two differ, and each is computed.
+  opt_.out_dir = (dir_ / "out-links").string();
+  opt_.link_tokens = 2;
+  s = run_eval(*model_, opt_);
+  std::ifstream in2(fs::path(opt_.out_dir) / "predictions.jsonl");
+  for (std::string l; std::getline(in2, l);) EXPECT_FALSE(nlohmann::json::parse(l).contains("shared_with"));
 }
 
 TEST(Eval, GoldPassageMovesToTheAskedIndex) {
