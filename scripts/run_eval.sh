@@ -16,6 +16,7 @@ THREADS=${THREADS:-$(nproc)}
 PYTHON=${PYTHON:-.venv/bin/python}
 EVAL="build/bin/kvlink-eval -m $MODEL -t $THREADS --limit $LIMIT"
 start=$(date +%s)
+mkdir -p "$OUT"
 for set in hotpotqa hotpotqa_fullwiki 2wikimqa musique; do
   $EVAL --data "$DATA/$set.jsonl" --mode full,kvlink,reencode,noshift,cacheblend --out "$OUT/modes" --cache "$OUT/cache"
 done
@@ -27,5 +28,7 @@ for kv in q8_0 q4_0; do
   $EVAL --data "$DATA/nq.jsonl" --gold-position 0,4,9 --mode kvlink --kv-type $kv --out "$OUT/kv-$kv" --cache "$OUT/cache"
 done
 end=$(date +%s)
-echo "run_eval: $((end - start)) s (LIMIT=$LIMIT, THREADS=$THREADS)" | tee "$OUT/time.txt"
+# Seconds over the completed invocations on this OUT (an interrupted invocation's time is not counted).
+prev=$(awk '{print $2}' "$OUT/time.txt" 2>/dev/null || echo 0)
+echo "run_eval: $((prev + end - start)) s (LIMIT=$LIMIT, THREADS=$THREADS)" | tee "$OUT/time.txt"
 "$PYTHON" scripts/eval_report.py "$OUT" --limit "$LIMIT" --threads "$THREADS" --data "$DATA"
