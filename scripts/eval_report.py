@@ -43,6 +43,7 @@ def main():
     ap.add_argument("--results", default="docs/RESULTS.md")
     ap.add_argument("--plot", default="docs/eval_accuracy_ttft.png")
     ap.add_argument("--data", default="../shared/data/eval")
+    ap.add_argument("--remark", default="", help="a sentence added to the run-time section (e.g. what else ran)")
     a = ap.parse_args()
     summary, preds = load(os.path.join(a.out, "modes"))
     groups = summary["groups"]
@@ -129,6 +130,8 @@ def main():
               f"({seconds / units_done:.1f} s per pair, quantised-cache runs included). The whole sets hold "
               f"{total_units} pairs (NQ at three positions): at this rate about {seconds / units_done * total_units / 3600:.1f} h "
               "on this machine."]
+        if a.remark:
+            L += ["", a.remark]
     L += ["", "![accuracy vs TTFT](eval_accuracy_ttft.png)", ""]
     os.makedirs(os.path.dirname(a.results), exist_ok=True)
     open(a.results, "w").write("\n".join(L) + "\n")
