@@ -7,10 +7,6 @@
 
 namespace kvlink {
 
-namespace {
-double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
-}  // namespace
-
 PromptLayout answer_layout(const Model& model, const std::vector<ChunkText>& chunks, const std::string& question,
                            const AnswerOptions& options) {
   if (question.empty()) throw Error("the question is empty");

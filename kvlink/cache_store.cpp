@@ -1,11 +1,11 @@
 #include "kvlink/cache_store.h"
 
-#include <chrono>
 #include <filesystem>
 #include <system_error>
 
 #include "kvlink/chunk_encoder.h"
 #include "model/fingerprint.h"
+#include "model/generate.h"
 #include "tensor/error.h"
 
 namespace kvlink {
@@ -66,13 +66,13 @@ std::shared_ptr<const ChunkCacheFile> CacheStore::try_open(const std::string& pa
 
 std::shared_ptr<const ChunkCacheFile> CacheStore::encode_and_write(const std::string& path,
                                                                    const std::vector<TokenId>& tokens) {
-  const auto t0 = std::chrono::steady_clock::now();
+  const auto t0 = Clock::now();
   write_chunk_cache(path, fingerprint_, geometry_, kv_type_, encode_chunk(model_, tokens, n_threads_));
   auto file = std::make_shared<const ChunkCacheFile>(ChunkCacheFile::open(path, fingerprint_, geometry_));
   ++stats_.encoded;
   stats_.tokens_encoded += static_cast<int64_t>(tokens.size());
   stats_.bytes_written += static_cast<int64_t>(file->file_bytes());
-  stats_.encode_ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  stats_.encode_ms += ms_since(t0);
   return file;
 }
 

@@ -270,7 +270,7 @@ EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbac
   ao.n_predict = o.n_predict;
   ao.prefill.recompute_ratio = o.recompute_ratio;
   ao.links = resolve_link_config(model, o.link_tokens, 20);
-  if (any_reuse && model.has_chat_template) store.ensure(answer_layout(model, {}, "?", ao).opening);
+  if (any_reuse && model.has_chat_template) store.ensure(opening_tokens(model, PromptOptions{}.system_prompt));
   // Without link tokens, kvlink runs exactly reencode's computation (same tokens, rows and forward):
   // whichever of the two comes second takes the first one's line instead of computing it again.
   const bool kvlink_is_reencode = ao.links.per_doc == 0;

@@ -1,7 +1,5 @@
 #include "kvlink/position_shift.h"
 
-#include <algorithm>
-
 #include "tensor/ops.h"
 
 namespace kvlink {
@@ -21,15 +19,6 @@ KeyShift make_key_shift(const Model& model, int32_t offset) {
 
 void shift_key_row(const KeyShift& s, float* row, int64_t width) {
   for (int64_t h = 0; h < width; h += s.head_dim) rope_rotate_head(s.rope, s.head_dim, s.cos.data(), s.sin.data(), row + h, row + h);
-}
-
-Tensor* shift_keys(Graph& g, const Model& model, Tensor* k, int32_t offset) {
-  const HParams& hp = model.hp;
-  Tensor* positions = g.input(DType::I32, {k->n_rows()}, "shift");
-  std::fill_n(static_cast<int32_t*>(positions->data), k->n_rows(), offset);
-  const GGUFTensorInfo* ff = model.weights.rope_freqs;
-  Tensor* factors = ff ? g.leaf(ff->type, ff->ne, ff->data, ff->name) : nullptr;
-  return rope(g, k, positions, hp.head_dim, hp.rope, factors);
 }
 
 void shift_key_rows(const Model& model, std::vector<float>& k_rows, int32_t offset, int n_threads) {

@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "model/llama_model.h"
-#include "tensor/graph.h"
 
 namespace kvlink {
 
@@ -21,9 +20,6 @@ struct KeyShift {
 KeyShift make_key_shift(const Model& model, int32_t offset);
 // Rotates one key row (n_head_kv heads of head_dim values, F32) in place.
 void shift_key_row(const KeyShift& shift, float* row, int64_t width);
-
-// Graph form: rotates F32 key rows k [n_head_kv * head_dim, n] by `offset` positions.
-Tensor* shift_keys(Graph& g, const Model& model, Tensor* k, int32_t offset);
 
 // In place on F32 rows (n rows of n_head_kv * head_dim).
 void shift_key_rows(const Model& model, std::vector<float>& k_rows, int32_t offset, int n_threads);

@@ -10,7 +10,7 @@
 #include <set>
 #include <system_error>
 
-#include "kvlink/answer.h"
+#include "kvlink/prompt.h"
 #include "kvlink/cache_store.h"
 #include "kvlink/documents.h"
 #include "kvlink/manifest.h"
@@ -182,7 +182,7 @@ PrecomputeSummary precompute(const Model& model, const PrecomputeOptions& o, con
   // The opening with the default system prompt is cached too, so that the first query reuses it.
   if (model.has_chat_template) {
     const int64_t before = st.bytes_written;
-    const std::vector<TokenId> opening = answer_layout(model, {}, "?", AnswerOptions{}).opening;
+    const std::vector<TokenId> opening = opening_tokens(model, PromptOptions{}.system_prompt);
     store.ensure(opening);
     m.opening_key = store.key(opening);
     s.bytes_written += store.stats().bytes_written - before;

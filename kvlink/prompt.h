@@ -30,6 +30,11 @@ struct PromptOptions {
 std::string render_chunk(const ChunkText& chunk);
 std::vector<TokenId> chunk_tokens(const Model& model, const ChunkText& chunk);
 
+// The opening: the chat template's system message with `system_prompt` ("" takes the template's
+// default) and the start of the user turn. The same for every query with that system prompt, so it
+// is cached like a chunk (precompute makes the default one's cache).
+std::vector<TokenId> opening_tokens(const Model& model, const std::string& system_prompt);
+
 PromptLayout build_prompt_layout(const Model& model, const std::vector<ChunkText>& chunks, const std::string& question,
                                  const PromptOptions& options);
 

@@ -4,15 +4,10 @@
 
 #include "kvlink/cache_load.h"
 #include "kvlink/cacheblend.h"
+#include "model/generate.h"
 #include "tensor/error.h"
 
 namespace kvlink {
-
-namespace {
-double ms_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-}
-}  // namespace
 
 ReuseMode parse_reuse_mode(const std::string& name) {
   if (name == "full") return ReuseMode::FULL;
@@ -71,7 +66,7 @@ std::vector<float> prefill_layout(Context& ctx, const PromptLayout& layout, cons
   ReuseStats s;
   ctx.clear();
   if (options.mode == ReuseMode::FULL) {
-    const auto t0 = std::chrono::steady_clock::now();
+    const auto t0 = Clock::now();
     std::vector<float> logits = ctx.eval(make_causal_batch(layout.flatten(), 0));
     s.tokens_computed = n;
     s.compute_ms = ms_since(t0);
@@ -81,7 +76,7 @@ std::vector<float> prefill_layout(Context& ctx, const PromptLayout& layout, cons
   if (caches.size() != layout.chunks.size()) throw Error("one cache per chunk is needed");
 
   // Cache load pass: chunk rows at their layout rows, keys shifted to their global positions.
-  auto t0 = std::chrono::steady_clock::now();
+  auto t0 = Clock::now();
   if (opening) {
     if (opening->tokens() != layout.opening) throw Error("the opening's cache does not hold the opening's tokens");
     s.bytes_loaded += load_chunk_rows(ctx.cache(), ctx.model(), *opening, 0, 0, ctx.n_threads());
@@ -99,13 +94,13 @@ std::vector<float> prefill_layout(Context& ctx, const PromptLayout& layout, cons
   // CacheBlend picks chunk tokens to recompute; the other modes recompute none.
   std::vector<int32_t> recompute;
   if (options.mode == ReuseMode::CACHEBLEND) {
-    t0 = std::chrono::steady_clock::now();
+    t0 = Clock::now();
     recompute = cacheblend_select(ctx, layout, options.recompute_ratio);
     s.select_ms = ms_since(t0);
   }
 
   // Splice pass, then one forward over the computed tokens at their own rows.
-  t0 = std::chrono::steady_clock::now();
+  t0 = Clock::now();
   const ComputedTokens c = splice_computed_tokens(layout, recompute, opening != nullptr);
   Batch batch;
   batch.tokens = c.tokens;

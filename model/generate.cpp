@@ -7,12 +7,6 @@
 
 namespace kvlink {
 
-namespace {
-double ms_since(Clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-}  // namespace
-
 double GenerateResult::decode_tokens_per_s() const {
   return decode_ms > 0 ? n_decode_steps * 1000.0 / decode_ms : 0.0;
 }

@@ -32,6 +32,7 @@ struct GenerateResult {
 };
 
 using Clock = std::chrono::steady_clock;
+inline double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
 // `on_piece` receives each token's text as it is generated (may split a UTF-8 character across calls).
 GenerateResult generate(Context& ctx, const std::vector<TokenId>& prompt, const GenerateOptions& options,
