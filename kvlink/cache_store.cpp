@@ -4,7 +4,6 @@
 #include <system_error>
 
 #include "kvlink/chunk_encoder.h"
-#include "model/fingerprint.h"
 #include "model/generate.h"
 #include "tensor/error.h"
 
@@ -35,7 +34,7 @@ CacheStore::CacheStore(const Model& model, std::string dir, DType kv_type, int n
       dir_(std::move(dir)),
       kv_type_(kv_type),
       n_threads_(n_threads),
-      fingerprint_(model_fingerprint(model.file)),
+      fingerprint_(model.fingerprint()),
       geometry_(cache_geometry(model)) {
   cache_type_name(kv_type);  // validates
   std::error_code ec;

@@ -226,12 +226,14 @@ EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbac
   fs::create_directories(o.out_dir, ec);
   if (!fs::is_directory(o.out_dir)) throw Error("cannot create the output directory '" + o.out_dir + "'");
   const std::string cache_dir = o.cache_dir.empty() ? (fs::path(o.out_dir) / "cache").string() : o.cache_dir;
-  check_config((fs::path(o.out_dir) / "config.json").string(),
-               json{{"model_fingerprint", hex64(model_fingerprint(model.file))},
-                    {"kv_type", cache_type_name(o.kv_type)},
-                    {"link_tokens", o.link_tokens},
-                    {"n_predict", o.n_predict},
-                    {"recompute_ratio", o.recompute_ratio}});
+  json config{{"model_fingerprint", hex64(model.fingerprint())},
+              {"kv_type", cache_type_name(o.kv_type)},
+              {"link_tokens", o.link_tokens},
+              {"n_predict", o.n_predict},
+              {"recompute_ratio", o.recompute_ratio}};
+  // Only with an adapter, so that the output directories of base-model runs keep their settings.
+  if (model.adapter) config["adapter"] = model.adapter->file.path();
+  check_config((fs::path(o.out_dir) / "config.json").string(), config);
 
   EvalSummary summary;
   const std::string dataset_default = fs::path(o.data_path).stem().string();

@@ -8,7 +8,9 @@
 namespace kvlink {
 
 LinkConfig read_link_config(const Model& model) {
-  const GGUFFile& f = model.file;
+  // An adapter that carries kvlink.* keys speaks for the adapted model; otherwise the base file's.
+  const bool from_adapter = model.adapter && model.adapter->file.has(kKeyLinkPerDoc);
+  const GGUFFile& f = from_adapter ? model.adapter->file : model.file;
   LinkConfig c;
   if (!f.has(kKeyLinkPerDoc)) return c;
   auto fail = [&](const std::string& what) { throw Error(f.path() + ": kvlink metadata: " + what); };
@@ -24,7 +26,9 @@ LinkConfig read_link_config(const Model& model) {
          std::to_string(per_doc));
   }
   for (int64_t id : ids) {
-    if (id < 0 || id >= model.hp.n_vocab) fail("link token id " + std::to_string(id) + " is outside the vocabulary");
+    if (id < 0 || id >= model.n_vocab_total()) {
+      fail("link token id " + std::to_string(id) + " is outside the vocabulary of " + std::to_string(model.n_vocab_total()));
+    }
   }
   c.per_doc = static_cast<int32_t>(per_doc);
   c.max_docs = static_cast<int32_t>(max_docs);

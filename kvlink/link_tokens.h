@@ -24,9 +24,9 @@ struct LinkConfig {
   bool trained = false;       // ids from the model's metadata (false: none or placeholders)
 };
 
-// The model's link tokens from its kvlink.* metadata; per_doc 0 when it has none. Throws
-// kvlink::Error when the metadata is present but inconsistent (wrong version, count, or an id
-// outside the vocabulary).
+// The model's link tokens from its kvlink.* metadata (the attached adapter's when it has them, else
+// the base file's); per_doc 0 when it has none. Throws kvlink::Error when the metadata is present but
+// inconsistent (wrong version, count, or an id outside the vocabulary, n_vocab_total()).
 LinkConfig read_link_config(const Model& model);
 
 // The rule for `--link-tokens K` (K < 0: not given):

@@ -15,9 +15,12 @@ Tensor* weight(Graph& g, const GGUFTensorInfo* t) {
   return t ? g.leaf(t->type, t->ne, t->data, t->name) : nullptr;
 }
 
-Tensor* linear(Graph& g, const GGUFTensorInfo* w, const GGUFTensorInfo* bias, Tensor* x) {
+// W x [+ bias] [+ B (A x)]: the LoRA update when an adapter pairs one with W (its scale is in B).
+Tensor* linear(Graph& g, const GGUFTensorInfo* w, const GGUFTensorInfo* bias, const LoraPair& lora, Tensor* x) {
   Tensor* y = mul_mat(g, weight(g, w), x);
-  return bias ? add(g, y, weight(g, bias)) : y;
+  if (bias) y = add(g, y, weight(g, bias));
+  if (lora.a) y = add(g, y, mul_mat(g, weight(g, lora.b), mul_mat(g, weight(g, lora.a), x)));
+  return y;
 }
 
 Tensor* i32_input(Graph& g, const std::vector<int32_t>& values, const char* name) {
@@ -65,7 +68,10 @@ Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Ba
   const int32_t n_kv = batch.n_kv();
   const int32_t n_layer_run = batch.n_layer_run > 0 ? std::min(batch.n_layer_run, hp.n_layer) : hp.n_layer;
 
-  Tensor* x = get_rows(g, weight(g, w.token_embd), i32_input(g, batch.tokens, "tokens"));
+  // Link tokens of an adapter (ids from hp.n_vocab on) read their rows from its link embedding table.
+  const Adapter* adapter = model.adapter.get();
+  Tensor* x = get_rows(g, weight(g, w.token_embd), i32_input(g, batch.tokens, "tokens"),
+                       adapter ? weight(g, adapter->link_embd) : nullptr);
   Tensor* pos = i32_input(g, batch.positions, "positions");
   Tensor* freq_factors = weight(g, w.rope_freqs);
   AttentionParams ap;
@@ -78,21 +84,23 @@ Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Ba
   Tensor* rows = scattered ? i32_input(g, batch.rows, "cache_rows") : nullptr;
   ap.scale = 1.0f / std::sqrt(static_cast<float>(hp.head_dim));
 
+  const LayerLora no_lora{};
   for (int32_t l = 0; l < n_layer_run; ++l) {
     const LayerWeights& L = w.layers[static_cast<size_t>(l)];
+    const LayerLora& R = adapter ? adapter->layers[static_cast<size_t>(l)] : no_lora;
     Tensor* h = rms_norm(g, x, weight(g, L.attn_norm), hp.rms_eps);
-    Tensor* q = rope(g, linear(g, L.wq, L.bq, h), pos, hp.head_dim, hp.rope, freq_factors);
-    Tensor* k = rope(g, linear(g, L.wk, L.bk, h), pos, hp.head_dim, hp.rope, freq_factors);
-    Tensor* v = linear(g, L.wv, L.bv, h);
+    Tensor* q = rope(g, linear(g, L.wq, L.bq, R.wq, h), pos, hp.head_dim, hp.rope, freq_factors);
+    Tensor* k = rope(g, linear(g, L.wk, L.bk, R.wk, h), pos, hp.head_dim, hp.rope, freq_factors);
+    Tensor* v = linear(g, L.wv, L.bv, R.wv, h);
     const std::string ln = std::to_string(l);
     Tensor* kc = g.leaf(cache.type, {cache.width, cache.n_ctx}, cache.k[static_cast<size_t>(l)].data(), "cache_k." + ln);
     Tensor* vc = g.leaf(cache.type, {cache.width, cache.n_ctx}, cache.v[static_cast<size_t>(l)].data(), "cache_v." + ln);
     Tensor* attn = attention(g, q, store_kv(g, kc, k, batch.first_row, rows), store_kv(g, vc, v, batch.first_row, rows),
                              mask, ap, rows);
-    x = add(g, x, mul_mat(g, weight(g, L.wo), attn));
+    x = add(g, x, linear(g, L.wo, nullptr, R.wo, attn));
     h = rms_norm(g, x, weight(g, L.ffn_norm), hp.rms_eps);
-    Tensor* ff = swiglu(g, mul_mat(g, weight(g, L.ffn_gate), h), mul_mat(g, weight(g, L.ffn_up), h));
-    x = add(g, x, mul_mat(g, weight(g, L.ffn_down), ff));
+    Tensor* ff = swiglu(g, linear(g, L.ffn_gate, nullptr, R.ffn_gate, h), linear(g, L.ffn_up, nullptr, R.ffn_up, h));
+    x = add(g, x, linear(g, L.ffn_down, nullptr, R.ffn_down, ff));
   }
   // A cache-filling batch (no logits wanted) or a partial pass over the first layers ends here.
   if (batch.output_rows.empty() || n_layer_run < hp.n_layer) return nullptr;

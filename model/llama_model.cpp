@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "model/fingerprint.h"
 #include "tensor/error.h"
 
 namespace kvlink {
@@ -35,7 +36,7 @@ const GGUFTensorInfo* want(const GGUFFile& f, const std::string& name, std::vect
 }
 }  // namespace
 
-std::unique_ptr<Model> Model::load(const std::string& path) {
+std::unique_ptr<Model> Model::load(const std::string& path, const std::string& adapter_path) {
   std::unique_ptr<Model> m(new Model(GGUFFile::open(path)));
   const GGUFFile& f = m->file;
   m->hp = read_hparams(f);
@@ -75,6 +76,8 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
   } catch (const Error&) {
     m->has_chat_template = false;  // plain prompts still work; --chat reports the problem
   }
+  m->base_fingerprint_ = model_fingerprint(f);
+  if (!adapter_path.empty()) m->adapter = Adapter::load(adapter_path, path, hp, m->base_fingerprint_);
   return m;
 }
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "model/adapter.h"
 #include "model/chat_template.h"
 #include "model/gguf.h"
 #include "model/hparams.h"
@@ -37,9 +38,17 @@ struct ModelWeights {
 
 class Model {
  public:
-  // Maps the GGUF, reads hyper-parameters, checks every tensor's presence, type and shape.
+  // Maps the GGUF, reads hyper-parameters, checks every tensor's presence, type and shape; then,
+  // when `adapter_path` is not empty, attaches that adapter (model/adapter.h).
   // Throws kvlink::Error with a one-line message.
-  static std::unique_ptr<Model> load(const std::string& path);
+  static std::unique_ptr<Model> load(const std::string& path, const std::string& adapter_path = "");
+
+  // The identity chunk caches are keyed by: model_fingerprint(file) without an adapter, XXH3-64 of
+  // (that, the adapter's bytes) with one (an adapter changes every layer's K and V).
+  uint64_t fingerprint() const { return adapter ? adapter->fingerprint : base_fingerprint_; }
+  // Token ids the embedding accepts: the base vocabulary, then the adapter's link-token rows. Logits
+  // stay over the base vocabulary (hp.n_vocab).
+  int32_t n_vocab_total() const { return hp.n_vocab + (adapter ? adapter->n_link : 0); }
 
   GGUFFile file;
   HParams hp;
@@ -47,8 +56,10 @@ class Model {
   Tokenizer tokenizer;
   ChatTemplate chat;
   bool has_chat_template = false;  // false when the GGUF names no template we support
+  std::unique_ptr<const Adapter> adapter;  // null: the base model alone
 
  private:
+  uint64_t base_fingerprint_ = 0;
   explicit Model(GGUFFile f) : file(std::move(f)) {}
 };
 

@@ -22,7 +22,7 @@ fi
 scripts/fetch_model.sh
 
 if [ "${KVLINK_SKIP_PYTHON:-0}" != 1 ]; then
-  if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import torch, transformers, gguf, matplotlib" 2>/dev/null; then
+  if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import torch, transformers, gguf, matplotlib, xxhash" 2>/dev/null; then
     python3 -m venv .venv
     # torch first and pinned: 2.13.0 resolves to the CPU build on disk; any other spec pulls CUDA wheels.
     .venv/bin/pip install --quiet --disable-pip-version-check torch==2.13.0

@@ -12,6 +12,8 @@ MODEL=$PWD/models/SmolLM2-135M-Instruct.Q4_1.gguf
 cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Release -DKVLINK_WERROR=ON >/dev/null
 cmake --build build-test -j"$JOBS"
 (cd build-test && KVLINK_MODEL="$MODEL" KVLINK_REQUIRE_MODEL=1 ctest --output-on-failure -j"$JOBS")
+# The fine-tuning pipeline end to end (Python + the tools just built): scripts/train/smoke_test.sh.
+KVLINK_MODEL="$MODEL" scripts/train/smoke_test.sh build-test/bin
 
 if [ "${KVLINK_SKIP_SANITIZE:-0}" != 1 ]; then
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVLINK_SANITIZE=ON -DKVLINK_WERROR=ON -DKVLINK_BUILD_BENCH=OFF >/dev/null

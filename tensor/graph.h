@@ -19,7 +19,7 @@ constexpr int kMaxSrc = 5;
 
 enum class Op {
   LEAF,       // data supplied from outside (weight, input, cache)
-  GET_ROWS,   // rows of src0 (any type) selected by I32 ids src1 -> F32
+  GET_ROWS,   // rows of src0 (any type) selected by I32 ids src1 -> F32; ids past src0 read src2's rows
   RMS_NORM,   // x / rms(x) * weight, per row (fparams[0] = eps)
   ADD,        // src0 + src1, src1 broadcast over rows when it has one row
   MUL_MAT,    // src0 [K, N] (any type) times src1 [K, T] F32 -> [N, T]

@@ -21,16 +21,21 @@ const float* rowf(const Tensor* t, int64_t r) {
 void kernel_get_rows(Tensor* node, int n_threads) {
   const Tensor* table = node->src[0];
   const auto* ids = static_cast<const int32_t*>(node->src[1]->data);
+  const Tensor* ext = node->src[2];  // rows for ids table->ne[1].. (may be null)
   const int64_t n = node->ne[1];
+  const int64_t n_total = table->ne[1] + (ext ? ext->ne[1] : 0);
   for (int64_t i = 0; i < n; ++i) {  // validated before the parallel loop: no throwing inside it
-    if (ids[i] < 0 || ids[i] >= table->ne[1]) {
-      throw Error("token id " + std::to_string(ids[i]) + " is outside the vocabulary of " + std::to_string(table->ne[1]));
+    if (ids[i] < 0 || ids[i] >= n_total) {
+      throw Error("token id " + std::to_string(ids[i]) + " is outside the vocabulary of " + std::to_string(n_total));
     }
   }
 #pragma omp parallel for num_threads(n_threads) schedule(static) if (n > 16)
   for (int64_t i = 0; i < n; ++i) {
-    const auto* src = static_cast<const uint8_t*>(table->data) + static_cast<size_t>(ids[i]) * table->nb[1];
-    dequantize_row(table->type, src, rowf(node, i), table->ne[0]);
+    const bool in_ext = ids[i] >= table->ne[1];
+    const Tensor* t = in_ext ? ext : table;
+    const int64_t row = in_ext ? ids[i] - table->ne[1] : ids[i];
+    const auto* src = static_cast<const uint8_t*>(t->data) + static_cast<size_t>(row) * t->nb[1];
+    dequantize_row(t->type, src, rowf(node, i), t->ne[0]);
   }
 }
 

@@ -13,9 +13,11 @@ void require(bool ok, const char* op, const std::string& what) {
 bool is_matrix(const Tensor* t) { return t->ne[2] == 1 && t->ne[3] == 1; }
 }  // namespace
 
-Tensor* get_rows(Graph& g, Tensor* table, Tensor* ids) {
+Tensor* get_rows(Graph& g, Tensor* table, Tensor* ids, Tensor* ext) {
   require(ids->type == DType::I32 && is_matrix(table), "get_rows", "needs a matrix and I32 ids");
-  return g.node(Op::GET_ROWS, DType::F32, {table->ne[0], ids->n_elements()}, {table, ids});
+  require(!ext || (is_matrix(ext) && ext->ne[0] == table->ne[0]), "get_rows",
+          "the extension table must be a matrix with the table's row length");
+  return g.node(Op::GET_ROWS, DType::F32, {table->ne[0], ids->n_elements()}, {table, ids, ext});
 }
 
 Tensor* rms_norm(Graph& g, Tensor* x, Tensor* weight, float eps) {

@@ -18,7 +18,9 @@ struct RopeParams {
 };
 
 // Rows of `table` ([width, n_rows], any type) picked by `ids` (I32 [n]); result F32 [width, n].
-Tensor* get_rows(Graph& g, Tensor* table, Tensor* ids);
+// With `ext` ([width, n_ext], any type): ids n_rows .. n_rows + n_ext - 1 read row id - n_rows of ext
+// (an adapter's link-token embeddings appended after the base vocabulary).
+Tensor* get_rows(Graph& g, Tensor* table, Tensor* ids, Tensor* ext = nullptr);
 // x / sqrt(mean(x^2) + eps) * weight, per row; weight F32 [width].
 Tensor* rms_norm(Graph& g, Tensor* x, Tensor* weight, float eps);
 // a + b; b has a's shape or a single row that is added to every row.

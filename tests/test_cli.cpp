@@ -11,6 +11,7 @@
 
 #include "model/gguf.h"
 #include "support/support.h"
+#include "support/tiny_model.h"
 
 namespace fs = std::filesystem;
 
@@ -81,6 +82,29 @@ TEST(Cli, UnknownArchitectureIsOneLine) {
   const ToolRun r = run_tool("-m " + p.string() + " -p hi");
   fs::remove(p);
   expect_clean_error(r, "unsupported architecture 'mamba'");
+}
+
+TEST(Cli, ForeignAdapterIsOneLine) {
+  // A well-formed adapter made for another base model: every tool refuses it before doing any work.
+  const std::string model = kvlink::testing::write_tiny_model({}, kvlink::testing::temp_path("cli-adapter-base.gguf"));
+  kvlink::GGUFWriter w;
+  w.set_string("general.architecture", "llama");
+  w.set_string("general.type", "adapter");
+  w.set_string("adapter.type", "lora");
+  w.set_f32("adapter.lora.alpha", 8.0f);
+  w.set_string("kvlink.base_fingerprint", "0123456789abcdef");
+  const std::string adapter = kvlink::testing::temp_path("cli-foreign-adapter.gguf");
+  w.write(adapter);
+  const std::string args = "-m " + model + " --adapter " + adapter;
+  const std::string what = adapter + ": made for base model 0123456789abcdef, but " + model + " has fingerprint";
+  expect_clean_error(run_tool(args + " -p hi"), what);
+  const std::string dir = kvlink::testing::temp_path("cli-adapter-dir");
+  expect_clean_error(run_named("kvlink-precompute", args + " --docs " + dir + " --cache " + dir), what);
+  expect_clean_error(run_named("kvlink-eval", args + " --data x.jsonl --out " + dir), what);
+  expect_clean_error(run_tool("-m " + model + " --adapter /nonexistent/adapter.gguf -p hi"), "/nonexistent/adapter.gguf");
+  fs::remove_all(dir);
+  fs::remove(adapter);
+  fs::remove(model);
 }
 
 TEST(Cli, PromptLongerThanContextIsOneLine) {
@@ -195,6 +219,38 @@ TEST_F(CliDocuments, EvalBadInputIsOneLine) {
   expect_clean_error(run_named("kvlink-eval", m + " --data x.jsonl --mode fast"), "--mode must be");
   expect_clean_error(run_named("kvlink-eval", m + " --data x.jsonl --gold-position -1"), "--gold-position");
   expect_clean_error(run_named("kvlink-eval", m + " --data x.jsonl --kv-type q5"), "q5");
+}
+
+
+TEST_F(CliDocuments, RenderSkipsBadLinesAndNeverLeavesAHalfFile) {
+  KVLINK_MODEL_OR_SKIP(model);
+  const fs::path data = fs::path(cache_) / "train.jsonl";
+  fs::create_directories(cache_);
+  {
+    std::ofstream f(data);
+    f << R"({"id": "q1", "question": "Who?", "answers": ["Agnes Lund"], "documents": [{"title": "A", "text": "x"}]})" << "\n"
+      << "{not json\n"
+      << R"({"id": "q2", "question": "Who?", "answers": ["x"], "documents": []})" << "\n"
+      << R"({"id": "c1", "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello<|endoftext|>"}]})"
+      << "\n"
+      << R"({"id": "t1", "text": "Plain text."})" << "\n";
+  }
+  const std::string out = (fs::path(cache_) / "rendered.jsonl").string();
+  const ToolRun r = run_named("kvlink-render", "-m " + model + " --data " + data.string() + " --out " + out);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("3 of 5 examples"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("skipped 1 (no documents)"), std::string::npos) << r.out;
+  const std::string rendered = kvlink::testing::read_text_file(out);
+  EXPECT_EQ(count_lines(rendered), 4);  // header + 3 examples
+  EXPECT_NE(rendered.find("\"kind\":\"qa\""), std::string::npos);
+  EXPECT_NE(rendered.find("\"kind\":\"chat\""), std::string::npos);
+  EXPECT_NE(rendered.find("\"kind\":\"text\""), std::string::npos);
+  // A missing input file: one line, and no output (not even a partial one) is left behind.
+  const std::string out2 = (fs::path(cache_) / "none.jsonl").string();
+  expect_clean_error(run_named("kvlink-render", "-m " + model + " --data /nonexistent.jsonl --out " + out2),
+                     "cannot read /nonexistent.jsonl");
+  EXPECT_FALSE(fs::exists(out2));
+  EXPECT_FALSE(fs::exists(out2 + ".tmp"));
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 #include <random>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "tensor/error.h"
@@ -118,6 +120,81 @@ TEST(Ops, GetRowsRejectsIdsOutsideTheTable) {
   g.mark_output(out);
   Arena arena;
   EXPECT_THROW(execute(g, arena, ExecOptions{1}), Error);
+}
+
+TEST_P(OpsTest, GetRowsReadsIdsPastTheTableFromTheExtension) {
+  // An adapter's link-token rows (F16) after a quantised base vocabulary of 10 rows.
+  const int64_t n = 64, rows = 10, ext_rows = 3;
+  const auto w = random_floats(n * rows, 13), e = random_floats(n * ext_rows, 14);
+  std::vector<uint8_t> q(row_bytes(DType::Q8_0, n) * rows), h(row_bytes(DType::F16, n) * ext_rows);
+  for (int64_t r = 0; r < rows; ++r) quantize_row(DType::Q8_0, w.data() + r * n, q.data() + r * row_bytes(DType::Q8_0, n), n);
+  for (int64_t r = 0; r < ext_rows; ++r) quantize_row(DType::F16, e.data() + r * n, h.data() + r * row_bytes(DType::F16, n), n);
+  Graph g;
+  Tensor* table = g.leaf(DType::Q8_0, {n, rows}, q.data(), "table");
+  Tensor* ext = g.leaf(DType::F16, {n, ext_rows}, h.data(), "ext");
+  const int32_t pick[5] = {12, 0, 9, 10, 11};
+  Tensor* ids = g.input(DType::I32, {5}, "ids");
+  std::copy(pick, pick + 5, static_cast<int32_t*>(ids->data));
+  const auto got = run(g, get_rows(g, table, ids, ext), GetParam());
+  std::vector<float> row(n);
+  for (int i = 0; i < 5; ++i) {
+    if (pick[i] < rows) {
+      ref::dequantize_row(DType::Q8_0, q.data() + pick[i] * row_bytes(DType::Q8_0, n), row.data(), n);
+    } else {
+      ref::dequantize_row(DType::F16, h.data() + (pick[i] - rows) * row_bytes(DType::F16, n), row.data(), n);
+    }
+    for (int64_t j = 0; j < n; ++j) EXPECT_EQ(got[i * n + j], row[j]) << "id " << pick[i];
+  }
+}
+
+TEST(Ops, GetRowsRejectsIdsPastTheExtension) {
+  std::vector<float> w(8 * 4, 1.0f), e(8 * 2, 2.0f);
+  Graph g;
+  Tensor* ids = g.input(DType::I32, {1}, "ids");
+  *static_cast<int32_t*>(ids->data) = 6;
+  Tensor* out = get_rows(g, g.leaf(DType::F32, {8, 4}, w.data(), "t"), ids, g.leaf(DType::F32, {8, 2}, e.data(), "e"));
+  g.mark_output(out);
+  Arena arena;
+  try {
+    execute(g, arena, ExecOptions{1});
+    ADD_FAILURE() << "id 6 of 4 + 2 rows was accepted";
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("outside the vocabulary of 6"), std::string::npos) << err.what();
+  }
+  Graph g2;
+  EXPECT_THROW(get_rows(g2, g2.leaf(DType::F32, {8, 4}, w.data(), "t"), g2.input(DType::I32, {1}, "ids"),
+                        g2.leaf(DType::F32, {4, 4}, e.data(), "e")),
+               Error);  // the extension's rows must have the table's length
+}
+
+// LoRA shapes (adapter.h): A [in, r] and B [r, out] with small or odd r, as F32 and F16, on both sides
+// of the matvec/gemm switch. K = 3 and N = 3 exercise every vector kernel's scalar tail.
+TEST_P(OpsTest, MulMatLowRankShapes) {
+  for (DType type : {DType::F32, DType::F16}) {
+    for (const auto& [K, N] : std::vector<std::pair<int64_t, int64_t>>{{64, 8}, {8, 96}, {96, 3}, {3, 64}, {16, 64}}) {
+      for (int64_t T : {1, 7, 8, 20}) {
+        const auto wf = random_floats(static_cast<size_t>(K * N), 15), x = random_floats(static_cast<size_t>(K * T), 16);
+        const size_t rb = row_bytes(type, K);
+        std::vector<uint8_t> wq(rb * static_cast<size_t>(N));
+        std::vector<float> wd(static_cast<size_t>(K * N));
+        for (int64_t r = 0; r < N; ++r) {
+          quantize_row(type, wf.data() + r * K, wq.data() + r * rb, K);
+          ref::dequantize_row(type, wq.data() + r * rb, wd.data() + r * K, K);
+        }
+        Graph g;
+        const auto got = run(g, mul_mat(g, g.leaf(type, {K, N}, wq.data(), "w"), f32_input(g, x, K, T, "x")), GetParam());
+        std::vector<double> want(static_cast<size_t>(N * T));
+        for (int64_t t = 0; t < T; ++t)
+          for (int64_t r = 0; r < N; ++r) {
+            double s = 0;
+            for (int64_t k = 0; k < K; ++k) s += double(wd[r * K + k]) * x[t * K + k];
+            want[t * N + r] = s;
+          }
+        // float32 accumulation over at most 96 terms, as MulMatTest.
+        EXPECT_LT(max_rel_diff(got, want), 2e-5) << dtype_name(type) << " K " << K << " N " << N << " T " << T;
+      }
+    }
+  }
 }
 
 // Weight types x column counts on both sides of the matvec/gemm switch.

@@ -13,9 +13,10 @@
 int main(int argc, char** argv) {
   CLI::App app{"kvlink-eval: accuracy and TTFT of every mode on a multi-document QA set (JSONL)"};
   kvlink::EvalOptions opt;
-  std::string model_path, modes = "full,kvlink", gold = "", kv_type = "f16";
+  std::string model_path, adapter_path, modes = "full,kvlink", gold = "", kv_type = "f16";
   opt.n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   app.add_option("-m,--model", model_path, "GGUF model file")->required();
+  app.add_option("--adapter", adapter_path, "KVLink adapter GGUF for the model (LoRA, link tokens; docs/LINK_TOKENS.md)");
   app.add_option("--data", opt.data_path, "examples, JSON lines (format: ../shared/data/README.md)")->required();
   app.add_option("--out", opt.out_dir, "output directory (predictions.jsonl, summary.json, summary.md)")->required();
   app.add_option("--mode", modes, "comma-separated: full, kvlink, reencode, noshift, cacheblend")->capture_default_str();
@@ -50,7 +51,7 @@ int main(int argc, char** argv) {
     if (opt.recompute_ratio < 0 || opt.recompute_ratio > 1) throw kvlink::Error("--recompute-ratio must be in [0, 1]");
     if (opt.n_predict < 1) throw kvlink::Error("-n must be at least 1");
     opt.kv_type = kvlink::parse_cache_type(kv_type);
-    const auto model = kvlink::Model::load(model_path);
+    const auto model = kvlink::Model::load(model_path, adapter_path);
     kvlink_tools::ProgressBar bar("evaluating");
     kvlink::EvalCallbacks cb;
     cb.progress = [&](long done, long total) { bar.update(done, total, static_cast<double>(done), "answers/s"); };

@@ -11,10 +11,11 @@
 
 int main(int argc, char** argv) {
   CLI::App app{"kvlink-precompute: encode the chunks of a folder of documents into KV cache files"};
-  std::string model_path, kv_type = "f16";
+  std::string model_path, adapter_path, kv_type = "f16";
   kvlink::PrecomputeOptions opt;
   opt.n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   app.add_option("-m,--model", model_path, "GGUF model file")->required();
+  app.add_option("--adapter", adapter_path, "KVLink adapter GGUF for the model (LoRA, link tokens; docs/LINK_TOKENS.md)");
   app.add_option("--docs", opt.docs_dir, "folder of .txt/.md documents (walked recursively)")->required();
   app.add_option("--cache", opt.cache_dir, "cache directory (created when missing)")->required();
   app.add_option("--chunk-tokens", opt.chunk_tokens, "maximum tokens per chunk, title header included")->capture_default_str();
@@ -28,7 +29,7 @@ int main(int argc, char** argv) {
   }
   try {
     opt.kv_type = kvlink::parse_cache_type(kv_type);
-    const auto model = kvlink::Model::load(model_path);
+    const auto model = kvlink::Model::load(model_path, adapter_path);
     kvlink_tools::ProgressBar bar("encoding");
     kvlink::PrecomputeCallbacks cb;
     cb.note = [&](const std::string& line) {

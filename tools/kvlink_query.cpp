@@ -19,7 +19,7 @@
 namespace {
 
 struct Flags {
-  std::string model_path, prompt, prompt_file, kv_cache_type = "f16";
+  std::string model_path, adapter_path, prompt, prompt_file, kv_cache_type = "f16";
   kvlink::QueryOptions opt;
   bool json = false, verbose = false;
   // Questions over documents.
@@ -145,6 +145,7 @@ int main(int argc, char** argv) {
   kvlink::QueryOptions& opt = f.opt;
   opt.n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   app.add_option("-m,--model", f.model_path, "GGUF model file")->required();
+  app.add_option("--adapter", f.adapter_path, "KVLink adapter GGUF for the model (LoRA, link tokens; docs/LINK_TOKENS.md)");
   app.add_option("-p,--prompt", f.prompt, "prompt text (with --docs/--top-k: the question)");
   app.add_option("-f,--file", f.prompt_file, "read the prompt from a file");
   app.add_option("-n,--n-predict", opt.n_predict, "tokens to generate (-1: until end of text)")->capture_default_str();
@@ -178,7 +179,7 @@ int main(int argc, char** argv) {
     opt.prompt = f.prompt_file.empty() ? f.prompt : read_prompt_file(f.prompt_file);
     opt.kv_cache_type = parse_kv_cache_type(f.kv_cache_type);
     const bool documents = !f.docs.empty() || f.top_k > 0 || !f.cache_dir.empty();
-    const auto model = kvlink::Model::load(f.model_path);
+    const auto model = kvlink::Model::load(f.model_path, f.adapter_path);
     return documents ? run_documents(f, *model) : run_plain(f, *model);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "kvlink-query: error: %s\n", e.what());

@@ -98,21 +98,7 @@ class WeightMaker {
 
  private:
   void push(const std::string& name, DType type, const std::vector<int64_t>& ne, std::vector<float> raw) {
-    TinyTensor t;
-    t.name = name;
-    t.type = type;
-    t.ne = ne;
-    const int64_t row = ne[0];
-    const int64_t n_rows = static_cast<int64_t>(raw.size()) / row;
-    const size_t rb = row_bytes(type, row);
-    t.data.resize(rb * static_cast<size_t>(n_rows));
-    t.values.resize(raw.size());
-    for (int64_t r = 0; r < n_rows; ++r) {
-      uint8_t* dst = t.data.data() + rb * static_cast<size_t>(r);
-      quantize_row(type, raw.data() + r * row, dst, row);
-      ref::dequantize_row(type, dst, t.values.data() + r * row, row);
-    }
-    tensors_.push_back(std::move(t));
+    tensors_.push_back(make_tiny_tensor(name, type, ne, raw));
   }
 
   const TinyModelSpec& spec_;
@@ -185,6 +171,28 @@ std::vector<TinyTensor> make_tiny_weights(const TinyModelSpec& spec) {
 }
 
 std::string write_tiny_model(const TinyModelSpec& spec, const std::string& path) {
+  return write_tiny_model(spec, make_tiny_weights(spec), path);
+}
+
+TinyTensor make_tiny_tensor(const std::string& name, DType type, const std::vector<int64_t>& ne, const std::vector<float>& raw) {
+  TinyTensor t;
+  t.name = name;
+  t.type = type;
+  t.ne = ne;
+  const int64_t row = ne[0];
+  const int64_t n_rows = static_cast<int64_t>(raw.size()) / row;
+  const size_t rb = row_bytes(type, row);
+  t.data.resize(rb * static_cast<size_t>(n_rows));
+  t.values.resize(raw.size());
+  for (int64_t r = 0; r < n_rows; ++r) {
+    uint8_t* dst = t.data.data() + rb * static_cast<size_t>(r);
+    quantize_row(type, raw.data() + r * row, dst, row);
+    ref::dequantize_row(type, dst, t.values.data() + r * row, row);
+  }
+  return t;
+}
+
+std::string write_tiny_model(const TinyModelSpec& spec, const std::vector<TinyTensor>& weights, const std::string& path) {
   GGUFWriter w;
   const std::string a = spec.arch + ".";
   w.set_string("general.architecture", spec.arch);
@@ -220,7 +228,7 @@ std::string write_tiny_model(const TinyModelSpec& spec, const std::string& path)
     w.set_u32("kvlink.max_docs", static_cast<uint32_t>(spec.link_max_docs));
     w.set_i32_array("kvlink.link_token_ids", spec.link_ids);
   }
-  for (const TinyTensor& t : make_tiny_weights(spec)) w.add_tensor(t.name, t.type, t.ne, t.data.data(), t.data.size());
+  for (const TinyTensor& t : weights) w.add_tensor(t.name, t.type, t.ne, t.data.data(), t.data.size());
   w.write(path);
   return path;
 }

@@ -57,6 +57,12 @@ std::vector<TinyTensor> make_tiny_weights(const TinyModelSpec& spec);
 
 // Writes the complete GGUF (metadata, tokenizer, chat template, weights) to `path`; returns `path`.
 std::string write_tiny_model(const TinyModelSpec& spec, const std::string& path);
+// The same with `weights` (e.g. edited copies of make_tiny_weights(spec)) written instead of the
+// spec's own; their `data` is what the file holds.
+std::string write_tiny_model(const TinyModelSpec& spec, const std::vector<TinyTensor>& weights, const std::string& path);
+
+// A tensor of `type` holding `raw` rounded to that type, with its dequantised values.
+TinyTensor make_tiny_tensor(const std::string& name, DType type, const std::vector<int64_t>& ne, const std::vector<float>& raw);
 
 // A file path in the system temporary directory, unique to this process: "<tmp>/kvlink-<pid>-<name>".
 std::string temp_path(const std::string& name);

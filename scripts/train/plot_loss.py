@@ -1,0 +1,37 @@
+"""Loss curves of a training run (RUN_DIR/log.jsonl) as a PNG: training loss per step (and its
+running mean over 10 steps) and the held-out validation loss.
+
+    .venv/bin/python scripts/train/plot_loss.py RUN_DIR/log.jsonl OUT.png
+"""
+import json
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def main():
+    log, out = sys.argv[1], sys.argv[2]
+    rows = [json.loads(line) for line in open(log)]
+    steps = [r["step"] for r in rows]
+    loss = [r["loss"] for r in rows]
+    mean = [sum(loss[max(0, i - 9): i + 1]) / len(loss[max(0, i - 9): i + 1]) for i in range(len(loss))]
+    val = [(r["step"], r["val_loss"]) for r in rows if "val_loss" in r]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(steps, loss, color="#bbbbbb", lw=0.8, label="train loss (per step, mixed data)")
+    ax.plot(steps, mean, color="#1f77b4", lw=1.6, label="train loss, mean of 10 steps")
+    if val:
+        ax.plot([s for s, _ in val], [v for _, v in val], "o-", color="#d62728",
+                label="held-out 2WikiMQA (train split) answer loss, KVLink layout")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("cross-entropy (nats/token)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+
+
+if __name__ == "__main__":
+    main()
