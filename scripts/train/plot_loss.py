@@ -15,10 +15,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 def main():
     log, out = sys.argv[1], sys.argv[2]
     rows = [json.loads(line) for line in open(log)]
+    val = [(r["step"], r["val_loss"]) for r in rows if r.get("val_loss") is not None]
+    rows = [r for r in rows if "loss" in r]
     steps = [r["step"] for r in rows]
     loss = [r["loss"] for r in rows]
     mean = [sum(loss[max(0, i - 9): i + 1]) / len(loss[max(0, i - 9): i + 1]) for i in range(len(loss))]
-    val = [(r["step"], r["val_loss"]) for r in rows if "val_loss" in r]
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(steps, loss, color="#bbbbbb", lw=0.8, label="train loss (per step, mixed data)")
     ax.plot(steps, mean, color="#1f77b4", lw=1.6, label="train loss, mean of 10 steps")

@@ -95,7 +95,7 @@ def validation_loss(model, held, args, device):
         loss, n = km.sequence_loss(model, *seq, device)
         total += loss.item() * n
         count += n
-    return total / max(1, count)
+    return total / count if count else None  # None: no held-out example fits --max-tokens
 
 
 def main():
@@ -174,6 +174,10 @@ def main():
         print(f"train: {n_params:,} trainable parameters on {device} x{world}, "
               f"{torch.get_num_threads()} threads; steps {step}..{args.steps}")
     start = time.time()
+    if step == 0 and args.val_every and rank == 0:
+        # The starting point of the validation curve: the base model with untrained link tokens.
+        log.write(json.dumps({"step": 0, "val_loss": validation_loss(model, held, args, device)}) + "\n")
+        log.flush()
     while step < args.steps:
         if args.max_minutes and (time.time() - start) / 60 > args.max_minutes:
             if rank == 0:
@@ -200,10 +204,13 @@ def main():
             loss_tokens += n
             comps[comp] = comps.get(comp, 0) + 1
         if world > 1:
+            # Every rank reduces every parameter in the same order; a parameter its examples did
+            # not touch (link embeddings after a causal example) contributes zeros.
             for p in model.trainable_parameters():
-                if p.grad is not None:
-                    dist.all_reduce(p.grad)
-                    p.grad /= world
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+                dist.all_reduce(p.grad)
+                p.grad /= world
         torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -218,7 +225,7 @@ def main():
             log.write(json.dumps(rec) + "\n")
             log.flush()
             print(f"step {step}: loss {rec['loss']:.3f} {rec['tokens_per_s']:.0f} tok/s"
-                  + (f" val {rec['val_loss']:.3f}" if "val_loss" in rec else ""), flush=True)
+                  + (f" val {rec['val_loss']:.3f}" if rec.get("val_loss") is not None else ""), flush=True)
         if step % 10 == 0:
             save()
     save()
