@@ -1,7 +1,10 @@
 """Loss curves of a training run (RUN_DIR/log.jsonl) as a PNG: training loss per step (and its
 running mean over 10 steps) and the held-out validation loss.
 
-    .venv/bin/python scripts/train/plot_loss.py RUN_DIR/log.jsonl OUT.png
+    .venv/bin/python scripts/train/plot_loss.py RUN_DIR/log.jsonl OUT.png [STEP0_VAL]
+
+STEP0_VAL: the validation loss before training, for logs written before train.py logged it itself
+(the committed run's was measured afterwards with train.validation_loss on the untrained model).
 """
 import json
 import sys
@@ -17,6 +20,8 @@ def main():
     rows = [json.loads(line) for line in open(log)]
     val = [(r["step"], r["val_loss"]) for r in rows if r.get("val_loss") is not None]
     rows = [r for r in rows if "loss" in r]
+    if len(sys.argv) > 3 and not any(s == 0 for s, _ in val):
+        val.insert(0, (0, float(sys.argv[3])))
     steps = [r["step"] for r in rows]
     loss = [r["loss"] for r in rows]
     mean = [sum(loss[max(0, i - 9): i + 1]) / len(loss[max(0, i - 9): i + 1]) for i in range(len(loss))]
