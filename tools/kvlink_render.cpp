@@ -11,12 +11,14 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <string>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "kvlink/chunker.h"
+#include "kvlink/eval.h"
 #include "kvlink/prompt.h"
 #include "model/fingerprint.h"
 #include "model/llama_model.h"
@@ -73,9 +75,8 @@ json chat_line(const kvlink::Model& model, const std::string& id, const json& me
     const auto head = model.tokenizer.encode(chat.message_start(role), false, true);
     segments.push_back({{"tokens", head}, {"loss", false}});
     if (role == "assistant") {
-      segments.push_back({{"tokens", answer_tokens(model, content)}, {"loss", true}});
+      segments.push_back({{"tokens", answer_tokens(model, content)}, {"loss", true}});  // ends with message_end()
       any_loss = true;
-      segments.push_back({{"tokens", model.tokenizer.encode("\n", false, false)}, {"loss", false}});
     } else {
       auto body = model.tokenizer.encode(content, false, false);
       const auto end = model.tokenizer.encode(chat.message_end(), false, true);
@@ -139,7 +140,7 @@ int main(int argc, char** argv) {
     std::ofstream out(tmp, std::ios::trunc);
     if (!out) throw kvlink::Error("cannot write " + tmp);
     out << json{{"header", true},
-                {"model_fingerprint", kvlink::hex64(kvlink::model_fingerprint(model->file))},
+                {"model_fingerprint", kvlink::hex64(model->fingerprint())},
                 {"n_vocab", model->hp.n_vocab},
                 {"source", data_path}}
                .dump()
@@ -154,14 +155,11 @@ int main(int argc, char** argv) {
         const std::string id = j.at("id").get<std::string>();
         json r;
         if (j.contains("documents")) {
-          std::vector<kvlink::ChunkText> docs;
-          for (const json& d : j.at("documents")) {
-            docs.push_back(kvlink::ChunkText{d.value("title", ""), d.at("text").get<std::string>()});
-          }
-          if (docs.empty()) throw kvlink::Error("no documents");
-          const json& answers = j.at("answers");
-          if (answers.empty()) throw kvlink::Error("no answers");
-          r = qa_line(*model, id, docs, j.at("question").get<std::string>(), answers[0].get<std::string>());
+          // The evaluation's own parser: the same fields, checks and skip reasons.
+          std::string parsed_id, reason;
+          const std::optional<kvlink::EvalExample> ex = kvlink::parse_eval_line(line, &parsed_id, &reason);
+          if (!ex) throw kvlink::Error(reason);
+          r = qa_line(*model, id, ex->documents, ex->question, ex->answers[0]);
         } else if (j.contains("messages")) {
           r = as_documents > 0 ? chat_as_documents(*model, id, j.at("messages"), as_documents)
                                : chat_line(*model, id, j.at("messages"));

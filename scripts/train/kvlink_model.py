@@ -219,16 +219,8 @@ def read_adapter(path):
     import gguf
 
     r = gguf.GGUFReader(path)
-
-    def field(name):
-        f = r.fields[name]
-        if len(f.data) == 1 and f.types[0] == gguf.GGUFValueType.STRING:
-            return bytes(f.parts[f.data[0]]).decode()
-        vals = [f.parts[i].tolist()[0] if len(f.parts[i]) == 1 else f.parts[i].tolist() for i in f.data]
-        return vals if len(vals) > 1 or f.types[0] == gguf.GGUFValueType.ARRAY else vals[0]
-
-    meta = {k: field(k) for k in ("kvlink.link_tokens_per_doc", "kvlink.max_docs", "kvlink.link_token_ids",
-                                  "kvlink.base_fingerprint")}
+    keys = ("kvlink.link_tokens_per_doc", "kvlink.max_docs", "kvlink.link_token_ids", "kvlink.base_fingerprint")
+    meta = {k: r.fields[k].contents() for k in keys}
     tensors = {t.name: np.array(t.data, dtype=np.float32) for t in r.tensors}
     return meta, tensors
 
