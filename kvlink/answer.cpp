@@ -16,10 +16,29 @@ PromptLayout answer_layout(const Model& model, const std::vector<ChunkText>& chu
   return build_prompt_layout(model, chunks, question, po);
 }
 
+GenerateOptions answer_generate_options(const AnswerOptions& options) {
+  GenerateOptions gen;
+  gen.n_predict = options.n_predict;
+  gen.sampling = options.sampling;
+  gen.suppressed = options.links.ids;
+  return gen;
+}
+
 AnswerResult answer_question(Context& ctx, CacheStore* store, const std::vector<ChunkText>& chunks,
                              const std::string& question, const AnswerOptions& options,
                              const std::function<void(const std::string&)>& on_piece) {
+  std::vector<float> logits;
+  Clock::time_point t0;
+  AnswerResult r = answer_prefill(ctx, store, chunks, question, options, &logits, &t0);
+  decode_after_prefill(ctx, std::move(logits), answer_generate_options(options), on_piece, t0, r.generation);
+  return r;
+}
+
+AnswerResult answer_prefill(Context& ctx, CacheStore* store, const std::vector<ChunkText>& chunks,
+                            const std::string& question, const AnswerOptions& options, std::vector<float>* logits,
+                            Clock::time_point* t0_out) {
   const auto t0 = Clock::now();
+  *t0_out = t0;
   AnswerResult r;
   r.mode = options.prefill.mode;
   const PromptLayout layout = answer_layout(ctx.model(), chunks, question, options);
@@ -50,14 +69,9 @@ AnswerResult answer_question(Context& ctx, CacheStore* store, const std::vector<
     r.cache_ms = ms_since(t1);
   }
   const auto t2 = Clock::now();
-  std::vector<float> logits = prefill_layout(ctx, layout, caches, options.prefill, &r.reuse, opening.get());
+  *logits = prefill_layout(ctx, layout, caches, options.prefill, &r.reuse, opening.get());
   r.generation.n_prompt = r.n_prompt;
   r.generation.prompt_ms = ms_since(t2);
-  GenerateOptions gen;
-  gen.n_predict = options.n_predict;
-  gen.sampling = options.sampling;
-  gen.suppressed = options.links.ids;
-  decode_after_prefill(ctx, std::move(logits), gen, on_piece, t0, r.generation);
   return r;
 }
 

@@ -45,6 +45,15 @@ AnswerResult answer_question(Context& ctx, CacheStore* store, const std::vector<
                              const std::string& question, const AnswerOptions& options,
                              const std::function<void(const std::string&)>& on_piece = {});
 
+// answer_question up to its prefill: the result so far (generation.n_prompt and prompt_ms, no token
+// yet), the last prompt position's logits in `logits`, and in `t0` the moment the query started (the
+// origin of its TTFT). `ctx` then holds the prompt, ready for decode_after_prefill or a BatchDecoder.
+AnswerResult answer_prefill(Context& ctx, CacheStore* store, const std::vector<ChunkText>& chunks,
+                            const std::string& question, const AnswerOptions& options, std::vector<float>* logits,
+                            Clock::time_point* t0);
+// How an answer is decoded: its token budget, sampling, and the link tokens it may never produce.
+GenerateOptions answer_generate_options(const AnswerOptions& options);
+
 // The layout answer_question renders (tokens identical in every mode; link tokens only in kvlink).
 PromptLayout answer_layout(const Model& model, const std::vector<ChunkText>& chunks, const std::string& question,
                            const AnswerOptions& options);

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -12,6 +13,7 @@
 #include "kvlink/answer.h"
 #include "kvlink/cache_store.h"
 #include "kvlink/eval_metric.h"
+#include "model/batch_decode.h"
 #include "model/fingerprint.h"
 #include "model/gguf.h"
 #include "tensor/error.h"
@@ -74,6 +76,10 @@ std::vector<ChunkText> with_gold_at(const std::vector<ChunkText>& docs, int k) {
 }
 
 namespace {
+
+// Cache rows of a batched-decoding slot: the longest prompt plus answer decoded in a batch (longer
+// ones decode alone). The evaluation sets' prompts are at most about 3,500 tokens.
+constexpr int32_t kEvalSlotRows = 4096;
 
 std::string key_of(const std::string& dataset, const std::string& id, const std::string& position, const std::string& mode) {
   return dataset + '\x1f' + id + '\x1f' + position + '\x1f' + mode;
@@ -288,8 +294,64 @@ EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbac
     answered[key] = std::move(p);
     ++summary.answered_now;
   };
+  // Answers are prefilled one at a time, so each TTFT is measured alone, as a query's. Their decoding
+  // then runs o.parallel at a time in one BatchDecoder (an answer too long for a slot decodes alone):
+  // a decode step reads the weights once for all of them. Lines are written in input order, each as
+  // soon as every earlier one is out (an interruption loses at most the answers still in flight).
+  const int32_t slot_rows = std::min<int32_t>(n_ctx, kEvalSlotRows);
+  std::unique_ptr<BatchDecoder> decoder;
+  if (o.parallel > 1) decoder = std::make_unique<BatchDecoder>(model, o.parallel, slot_rows, o.n_threads);
+  const GenerateOptions gen = answer_generate_options(ao);
+  struct InFlight {
+    std::string key;
+    json line;  // everything but the answer's text, score and length
+    const std::vector<std::string>* answers;
+    uint64_t number = 0;  // output line number
+  };
+  std::map<uint64_t, InFlight> in_flight;        // decoder tag -> answer being decoded
+  std::map<std::string, uint64_t> in_flight_key;  // key -> decoder tag
+  uint64_t next_tag = 0;
+  // Output order: every line gets the next number when its answer starts; finished lines wait in
+  // `ready` until the lines before them are written.
+  uint64_t next_line = 0, next_to_write = 0;
+  std::map<uint64_t, std::pair<std::string, json>> ready;
   const long total = static_cast<long>(examples.size() * positions.size() * o.modes.size());
-  long progress = 0;
+  long done = 0;
+  auto emit = [&](uint64_t number, const std::string& key, json p) {
+    ready.emplace(number, std::make_pair(key, std::move(p)));
+    for (auto it = ready.begin(); it != ready.end() && it->first == next_to_write; it = ready.erase(it)) {
+      write_line(it->second.first, std::move(it->second.second));
+      ++next_to_write;
+    }
+    ++done;
+    if (cb.progress) cb.progress(done, total);
+  };
+  struct Twin {
+    std::string key, mode;
+    uint64_t number;
+  };
+  std::map<uint64_t, std::vector<Twin>> twins_of;  // decoder tag -> twins waiting for its line
+  auto finish = [&](InFlight& f, const GenerateResult& g, uint64_t number, const std::vector<Twin>& twins) {
+    f.line["prediction"] = g.text;
+    f.line["score"] = best_subspan_em(g.text, *f.answers);
+    f.line["n_generated"] = g.tokens.size();
+    for (const Twin& t : twins) {
+      json p = f.line;
+      p["mode"] = t.mode;
+      p["shared_with"] = f.line["mode"];
+      emit(t.number, t.key, std::move(p));
+    }
+    emit(number, f.key, std::move(f.line));
+  };
+  auto collect = [&](std::vector<BatchDecoder::Finished> ended) {
+    for (BatchDecoder::Finished& e : ended) {
+      const auto it = in_flight.find(e.tag);
+      finish(it->second, e.result, it->second.number, twins_of[e.tag]);
+      twins_of.erase(e.tag);
+      in_flight_key.erase(it->second.key);
+      in_flight.erase(it);
+    }
+  };
   for (const EvalExample& ex : examples) {
     bool skipped = false;
     for (int pos : positions) {
@@ -297,19 +359,25 @@ EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbac
       const std::vector<ChunkText> docs = pos < 0 ? ex.documents : with_gold_at(ex.documents, pos);
       bool prepared = false;
       for (ReuseMode mode : o.modes) {
-        ++progress;
         const std::string key = key_of(ex.dataset, ex.id, pos_s, reuse_mode_name(mode));
         if (skipped || answered.count(key)) {
           summary.resumed += !skipped;
+          ++done;
           continue;
         }
         if (const char* twin = twin_of(mode)) {
-          const auto it = answered.find(key_of(ex.dataset, ex.id, pos_s, twin));
+          const std::string twin_key = key_of(ex.dataset, ex.id, pos_s, twin);
+          const auto it = answered.find(twin_key);
           if (it != answered.end()) {
             json p = it->second;
             p["mode"] = reuse_mode_name(mode);
             p["shared_with"] = twin;
-            write_line(key, std::move(p));
+            emit(next_line++, key, std::move(p));
+            continue;
+          }
+          const auto flying = in_flight_key.find(twin_key);
+          if (flying != in_flight_key.end()) {
+            twins_of[flying->second].push_back(Twin{key, reuse_mode_name(mode), next_line++});
             continue;
           }
         }
@@ -329,26 +397,44 @@ EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbac
           if (reason.rfind("over-long", 0) == 0) reason = "over-long for the context";
           summary.skipped[reason].push_back(ex.id);
           skipped = true;
+          ++done;
           continue;
         }
-        const AnswerResult r = answer_question(ctx, any_reuse ? &store : nullptr, docs, ex.question, ao);
-        const json p = {{"id", ex.id},
-                        {"dataset", ex.dataset},
-                        {"mode", reuse_mode_name(mode)},
-                        {"gold_position", pos_s},
-                        {"prediction", r.generation.text},
-                        {"score", best_subspan_em(r.generation.text, ex.answers)},
-                        {"ttft_ms", r.generation.ttft_ms},
-                        {"n_prompt", r.n_prompt},
-                        {"tokens_computed", r.reuse.tokens_computed},
-                        {"tokens_reused", r.reuse.tokens_reused},
-                        {"bytes_loaded", r.reuse.bytes_loaded},
-                        {"n_generated", r.generation.tokens.size()}};
-        write_line(key, p);
-        if (cb.progress) cb.progress(progress, total);
+        // A free slot before the query starts, so that no decoding falls inside its TTFT.
+        while (decoder && !decoder->has_free_slot()) collect(decoder->step());
+        std::vector<float> logits;
+        Clock::time_point t0;
+        AnswerResult r = answer_prefill(ctx, any_reuse ? &store : nullptr, docs, ex.question, ao, &logits, &t0);
+        InFlight f{key, json::object(), &ex.answers, next_line++};
+        auto describe = [&](const GenerateResult& g) {
+          f.line = {{"id", ex.id},
+                    {"dataset", ex.dataset},
+                    {"mode", reuse_mode_name(mode)},
+                    {"gold_position", pos_s},
+                    {"ttft_ms", g.ttft_ms},
+                    {"n_prompt", r.n_prompt},
+                    {"tokens_computed", r.reuse.tokens_computed},
+                    {"tokens_reused", r.reuse.tokens_reused},
+                    {"bytes_loaded", r.reuse.bytes_loaded}};
+        };
+        if (!decoder || !decoder->fits(ctx.cache().n_used, o.n_predict)) {
+          decode_after_prefill(ctx, std::move(logits), gen, {}, t0, r.generation);
+          describe(r.generation);
+          finish(f, r.generation, f.number, {});
+          continue;
+        }
+        SequenceDecoder seq(model, gen, std::move(r.generation));
+        seq.sample(logits);
+        seq.result().ttft_ms = ms_since(t0);
+        describe(seq.result());
+        const uint64_t tag = next_tag++;
+        decoder->admit(ctx, std::move(seq), tag);
+        in_flight_key[key] = tag;
+        in_flight.emplace(tag, std::move(f));
       }
     }
   }
+  if (decoder) collect(decoder->drain());
   out.close();
   summary.caches_encoded = store.stats().encoded;
   summary.caches_hit = store.stats().hits;

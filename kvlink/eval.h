@@ -44,6 +44,7 @@ struct EvalOptions {
   int32_t n_predict = 200;
   double recompute_ratio = 0.15;
   int n_threads = 1;
+  int parallel = 16;                 // answers decoded together (batched decoding); 1: each alone
 };
 
 struct EvalGroup {

@@ -28,6 +28,7 @@ class Context {
 
   const Model& model() const { return model_; }
   KVCache& cache() { return cache_; }
+  const KVCache& cache() const { return cache_; }
   int n_threads() const { return params_.n_threads; }
   void clear() { cache_.n_used = 0; }
 

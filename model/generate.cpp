@@ -27,44 +27,56 @@ GenerateResult generate(Context& ctx, const std::vector<TokenId>& prompt, const 
   return r;
 }
 
+SequenceDecoder::SequenceDecoder(const Model& model, const GenerateOptions& options, GenerateResult result)
+    : tok_(&model.tokenizer),
+      n_vocab_(model.hp.n_vocab),
+      options_(options),
+      sampler_(options.sampling),
+      result_(std::move(result)) {
+  result_.stop_reason = "length";
+}
+
+void SequenceDecoder::sample(std::vector<float>& logits) {
+  for (TokenId id : options_.suppressed) {
+    if (id >= 0 && id < n_vocab_) logits[static_cast<size_t>(id)] = -std::numeric_limits<float>::infinity();
+  }
+  next_ = sampler_.sample(logits.data(), n_vocab_);
+}
+
+bool SequenceDecoder::advance(int32_t n_used, int32_t n_ctx, const std::function<void(const std::string&)>& on_piece) {
+  const auto n_tokens = [&] { return static_cast<int32_t>(result_.tokens.size()); };
+  if (options_.n_predict >= 0 && n_tokens() >= options_.n_predict) return false;  // "length"
+  if (tok_->is_end_of_generation(next_)) {
+    result_.stop_reason = "eos";
+    return false;
+  }
+  result_.tokens.push_back(next_);
+  const std::string piece = tok_->token_to_piece(next_);
+  result_.text += piece;
+  if (on_piece) on_piece(piece);
+  if (options_.n_predict >= 0 && n_tokens() >= options_.n_predict) return false;
+  if (n_used >= n_ctx) {
+    result_.stop_reason = "context";
+    return false;
+  }
+  return true;
+}
+
 void decode_after_prefill(Context& ctx, std::vector<float> logits, const GenerateOptions& options,
                           const std::function<void(const std::string&)>& on_piece, Clock::time_point t0,
                           GenerateResult& r) {
-  const Tokenizer& tok = ctx.model().tokenizer;
-  const int32_t n_vocab = ctx.model().hp.n_vocab;
-  Sampler sampler(options.sampling);
   r.prompt_logits = logits;
-  auto suppress = [&](std::vector<float>& l) {
-    for (TokenId id : options.suppressed) {
-      if (id >= 0 && id < n_vocab) l[static_cast<size_t>(id)] = -std::numeric_limits<float>::infinity();
-    }
-  };
-  suppress(logits);
-  TokenId next = sampler.sample(logits.data(), n_vocab);
-  r.ttft_ms = ms_since(t0);
-
+  SequenceDecoder seq(ctx.model(), options, std::move(r));
+  seq.sample(logits);
+  seq.result().ttft_ms = ms_since(t0);
   const auto t1 = Clock::now();
-  r.stop_reason = "length";
-  while (options.n_predict < 0 || static_cast<int32_t>(r.tokens.size()) < options.n_predict) {
-    if (tok.is_end_of_generation(next)) {
-      r.stop_reason = "eos";
-      break;
-    }
-    r.tokens.push_back(next);
-    const std::string piece = tok.token_to_piece(next);
-    r.text += piece;
-    if (on_piece) on_piece(piece);
-    if (options.n_predict >= 0 && static_cast<int32_t>(r.tokens.size()) >= options.n_predict) break;
-    if (ctx.cache().n_used >= ctx.cache().n_ctx) {
-      r.stop_reason = "context";
-      break;
-    }
-    logits = ctx.eval_next({next});
-    suppress(logits);
-    ++r.n_decode_steps;
-    next = sampler.sample(logits.data(), n_vocab);
+  while (seq.advance(ctx.cache().n_used, ctx.cache().n_ctx, on_piece)) {
+    logits = ctx.eval_next({seq.next()});
+    ++seq.result().n_decode_steps;
+    seq.sample(logits);
   }
-  r.decode_ms = ms_since(t1);
+  seq.result().decode_ms = ms_since(t1);
+  r = std::move(seq.result());
 }
 
 }  // namespace kvlink

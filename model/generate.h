@@ -34,6 +34,30 @@ struct GenerateResult {
 using Clock = std::chrono::steady_clock;
 inline double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
+// One sequence's generation after its prompt, a token at a time: the state decode_after_prefill and
+// BatchDecoder (batch_decode.h) step, so that both stop and append the same way.
+class SequenceDecoder {
+ public:
+  // `result`: the sequence's result so far (n_prompt, prompt_ms, ...); tokens and text are appended.
+  SequenceDecoder(const Model& model, const GenerateOptions& options, GenerateResult result);
+  // Picks the next token from `logits` (the suppressed ids masked first).
+  void sample(std::vector<float>& logits);
+  // Takes the picked token. Returns true when it must be run through the model next (it has been
+  // appended to the result, its text passed to `on_piece`); false when generation ends here
+  // (result().stop_reason says why: "eos", "length", or "context" when n_used reached n_ctx).
+  bool advance(int32_t n_used, int32_t n_ctx, const std::function<void(const std::string&)>& on_piece = {});
+  TokenId next() const { return next_; }
+  GenerateResult& result() { return result_; }
+
+ private:
+  const Tokenizer* tok_;
+  int32_t n_vocab_;
+  GenerateOptions options_;
+  Sampler sampler_;
+  GenerateResult result_;
+  TokenId next_ = -1;
+};
+
 // `on_piece` receives each token's text as it is generated (may split a UTF-8 character across calls).
 GenerateResult generate(Context& ctx, const std::vector<TokenId>& prompt, const GenerateOptions& options,
                         const std::function<void(const std::string&)>& on_piece = {});

@@ -65,6 +65,17 @@ Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Ba
       if (r < 0 || r >= cache.n_ctx) throw Error("batch row " + std::to_string(r) + " is outside the context");
     }
   }
+  if (!batch.seq_first_rows.empty()) {
+    if (!scattered || batch.seq_first_rows.size() != batch.tokens.size()) {
+      throw Error("a batch of several sequences needs a cache row and a first row per token");
+    }
+    if (mask) throw Error("a batch of several sequences takes no attention mask");
+    for (size_t i = 0; i < batch.rows.size(); ++i) {
+      if (batch.seq_first_rows[i] < 0 || batch.seq_first_rows[i] > batch.rows[i]) {
+        throw Error("batch token " + std::to_string(i) + " starts its sequence after its own row");
+      }
+    }
+  }
   const int32_t n_kv = batch.n_kv();
   const int32_t n_layer_run = batch.n_layer_run > 0 ? std::min(batch.n_layer_run, hp.n_layer) : hp.n_layer;
 
@@ -82,6 +93,7 @@ Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Ba
   ap.q_pos0 = scattered ? 0 : batch.first_row;
   ap.causal = !scattered;
   Tensor* rows = scattered ? i32_input(g, batch.rows, "cache_rows") : nullptr;
+  Tensor* first_rows = batch.seq_first_rows.empty() ? nullptr : i32_input(g, batch.seq_first_rows, "seq_first_rows");
   ap.scale = 1.0f / std::sqrt(static_cast<float>(hp.head_dim));
 
   const LayerLora no_lora{};
@@ -96,7 +108,7 @@ Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Ba
     Tensor* kc = g.leaf(cache.type, {cache.width, cache.n_ctx}, cache.k[static_cast<size_t>(l)].data(), "cache_k." + ln);
     Tensor* vc = g.leaf(cache.type, {cache.width, cache.n_ctx}, cache.v[static_cast<size_t>(l)].data(), "cache_v." + ln);
     Tensor* attn = attention(g, q, store_kv(g, kc, k, batch.first_row, rows), store_kv(g, vc, v, batch.first_row, rows),
-                             mask, ap, rows);
+                             mask, ap, rows, first_rows);
     x = add(g, x, linear(g, L.wo, nullptr, R.wo, attn));
     h = rms_norm(g, x, weight(g, L.ffn_norm), hp.rms_eps);
     Tensor* ff = swiglu(g, linear(g, L.ffn_gate, nullptr, R.ffn_gate, h), linear(g, L.ffn_up, nullptr, R.ffn_up, h));

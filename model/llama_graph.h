@@ -21,6 +21,9 @@ struct Batch {
   // and token i sees cache rows 0..rows[i] (so rows = layout positions gives the KVLink mask for
   // computed tokens). Either way attention is causal by row, plus `mask` when given.
   std::vector<int32_t> rows;
+  // With `rows`: the first cache row each token may see (several sequences in disjoint row ranges of
+  // one cache, for batched decoding: token i sees rows seq_first_rows[i]..rows[i]). Empty: row 0.
+  std::vector<int32_t> seq_first_rows;
   int32_t n_layer_run = 0;  // 0: every layer; n > 0: only layers 0..n-1 (their cache rows; no logits)
 
   int32_t n_kv() const;  // cache rows attention spans: the last row written + 1

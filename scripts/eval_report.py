@@ -4,6 +4,7 @@ kvlink with F16 / Q8_0 / Q4_0 chunk caches, skipped examples, and the run's time
 import argparse
 import json
 import os
+import re
 import statistics
 
 import matplotlib
@@ -48,7 +49,15 @@ def main():
     summary, preds = load(os.path.join(a.out, "modes"))
     groups = summary["groups"]
     sets = [s for s in SETS if any(g["dataset"] == s for g in groups)]
-    time_txt = open(os.path.join(a.out, "time.txt")).read().strip() if os.path.exists(os.path.join(a.out, "time.txt")) else ""
+    # time.txt: one line per completed run_eval.sh invocation:
+    # "run_eval: S s, P new pairs (LIMIT=.., THREADS=.., PARALLEL=..)"
+    runs = []
+    if os.path.exists(os.path.join(a.out, "time.txt")):
+        for line in open(os.path.join(a.out, "time.txt")):
+            m = re.match(r"run_eval: (\d+) s, (\d+) new pairs \((.*)\)", line.strip())
+            if m:
+                runs.append((int(m.group(1)), int(m.group(2)), m.group(3)))
+    total_seconds = sum(r[0] for r in runs)
     limit = "all examples" if a.limit == "0" else f"the first {a.limit} examples of each set"
 
     L = ["# Evaluation results", "",
@@ -56,7 +65,8 @@ def main():
          f"Command: `LIMIT={a.limit} THREADS={a.threads} scripts/run_eval.sh` on this project's 2-core machine "
          f"(AMD EPYC, AVX2), default model SmolLM2-135M-Instruct Q4_1 (not fine-tuned: `kvlink` has no link "
          f"tokens, so it equals `reencode`), {limit}, greedy decoding up to 200 new tokens, F16 chunk caches. "
-         "NQ: the gold passage at positions 0, 4 and 9, averaged." + (f" Wall time: {time_txt.split(' ', 1)[1]}." if time_txt else ""), "",
+         "NQ: the gold passage at positions 0, 4 and 9, averaged." +
+         (f" Wall time: {total_seconds} s over {len(runs)} invocation(s) (see Run time)." if runs else ""), "",
          "## Accuracy (best-subspan EM, %)", "",
          "| dataset | n | " + " | ".join(MODES) + " |", "|---|---|" + "---|" * len(MODES)]
     avg = {m: [] for m in MODES}
@@ -121,15 +131,19 @@ def main():
         if os.path.exists(path):
             n = sum(1 for line in open(path) if line.strip())
             total_units += n * (3 if s == "nq" else 1)
-    seconds = None
-    if time_txt.startswith("run_eval:"):
-        seconds = float(time_txt.split()[1])
-    if seconds and units_done:
+    if runs and units_done:
         L += ["", "## Run time", "",
-              f"This run answered {units_done} (example, gold position) pairs in every mode in {seconds:.0f} s "
-              f"({seconds / units_done:.1f} s per pair, quantised-cache runs included). The whole sets hold "
-              f"{total_units} pairs (NQ at three positions): at this rate about {seconds / units_done * total_units / 3600:.1f} h "
-              "on this machine."]
+              f"{units_done} (example, gold position) pairs answered in every mode, then again in `kvlink` with "
+              "Q8_0 and Q4_0 caches, over these invocations of `scripts/run_eval.sh` (each resumes the one before):", "",
+              "| invocation | settings | wall time | pairs added | s per pair |", "|---|---|---|---|---|"]
+        for i, (sec, added, settings) in enumerate(runs, 1):
+            L.append(f"| {i} | {settings} | {sec} s | {added} | {sec / added:.1f} |" if added else
+                     f"| {i} | {settings} | {sec} s | 0 | |")
+        last = next(((sec, added, st) for sec, added, st in reversed(runs) if added), None)
+        if last:
+            rate = last[0] / last[1]
+            L += ["", f"The whole sets hold {total_units} pairs (NQ at three positions): at the last invocation's rate "
+                  f"({rate:.1f} s per pair) about {rate * total_units / 3600:.1f} h on this machine."]
         if a.remark:
             L += ["", a.remark]
     L += ["", "![accuracy vs TTFT](eval_accuracy_ttft.png)", ""]

@@ -1,5 +1,6 @@
 // ATTENTION: softmax(scale * q k^T + mask) v per query head, grouped-query (several q heads share a
-// kv head). Few queries (decoding): per-head loops reading the cache rows directly. Many queries
+// kv head). Few queries (decoding), or one query per sequence (batched decoding): per-head loops
+// reading the cache rows directly. Many queries
 // (prefill): key tiles with an online softmax and two OpenBLAS sgemms per tile; each query block only
 // touches the keys it can see.
 #include <cblas.h>
@@ -29,14 +30,17 @@ struct AttnShape {
   int64_t head_dim, n_head, n_head_kv, n_kv, q_pos0, n_q;
   bool causal;
   float scale;
-  const int32_t* q_rows;  // explicit query rows, or null
+  const int32_t* q_rows;   // explicit query rows, or null
+  const int32_t* q_first;  // first row each query sees (several sequences in one cache), or null
 };
 
 AttnShape shape_of(const Tensor* node) {
   const Tensor* rows = node->src[4];
+  const Tensor* first = node->src[5];
   return AttnShape{node->iparams[0], node->iparams[1], node->iparams[2], node->iparams[3],
                    node->iparams[4], node->src[0]->n_rows(), node->iparams[5] != 0, node->fparams[0],
-                   rows ? static_cast<const int32_t*>(rows->data) : nullptr};
+                   rows ? static_cast<const int32_t*>(rows->data) : nullptr,
+                   first ? static_cast<const int32_t*>(first->data) : nullptr};
 }
 
 // Keys query t may see: all n_kv rows, under causal masking those up to its own row, with explicit
@@ -45,6 +49,9 @@ int64_t visible_keys(const AttnShape& s, int64_t t) {
   if (s.q_rows) return std::min<int64_t>(s.n_kv, s.q_rows[t] + 1);
   return s.causal ? std::min(s.n_kv, s.q_pos0 + t + 1) : s.n_kv;
 }
+
+// The first key query t may see: 0, or its sequence's first row.
+int64_t first_key(const AttnShape& s, int64_t t) { return s.q_first ? s.q_first[t] : 0; }
 
 // In-place softmax over the first n entries; entries n..n_total are set to 0. A row with no
 // visible key (all -inf) becomes all zeros rather than NaN.
@@ -77,19 +84,21 @@ void attention_decode(Tensor* node, const AttnShape& s, Arena& arena, int n_thre
       float* scores = work + per_thread * static_cast<size_t>(tid);
       const int64_t kvh = h / group;
       const float* qh = reinterpret_cast<const float*>(static_cast<const uint8_t*>(q->data) + t * q->nb[1]) + h * s.head_dim;
-      const int64_t n = visible_keys(s, t);
+      const int64_t j0 = first_key(s, t);
+      const int64_t n = visible_keys(s, t) - j0;  // keys j0 .. j0 + n - 1, scores[0..n)
       const float* mrow = mask ? reinterpret_cast<const float*>(static_cast<const uint8_t*>(mask->data) + t * mask->nb[1]) : nullptr;
       const bool f16 = k->type == DType::F16;
       for (int64_t j = 0; j < n; ++j) {
-        const void* krow = cache_row(k, j) + static_cast<size_t>(kvh * s.head_dim) * kv_elem;
-        scores[j] = s.scale * dot_f32_row(qh, krow, f16, s.head_dim) + (mrow ? mrow[j] : 0.0f);
+        const void* krow = cache_row(k, j0 + j) + static_cast<size_t>(kvh * s.head_dim) * kv_elem;
+        scores[j] = s.scale * dot_f32_row(qh, krow, f16, s.head_dim) + (mrow ? mrow[j0 + j] : 0.0f);
       }
       softmax_row(scores, n, n);
       float* out = reinterpret_cast<float*>(static_cast<uint8_t*>(node->data) + t * node->nb[1]) + h * s.head_dim;
       std::fill(out, out + s.head_dim, 0.0f);
       for (int64_t j = 0; j < n; ++j) {
         if (scores[j] == 0.0f) continue;
-        axpy_f32_row(out, scores[j], cache_row(v, j) + static_cast<size_t>(kvh * s.head_dim) * kv_elem, f16, s.head_dim);
+        axpy_f32_row(out, scores[j], cache_row(v, j0 + j) + static_cast<size_t>(kvh * s.head_dim) * kv_elem, f16,
+                     s.head_dim);
       }
     }
   }
@@ -213,7 +222,15 @@ void kernel_attention(Tensor* node, Arena& arena, int n_threads) {
       throw Error("attention: query row " + std::to_string(s.q_rows[t]) + " outside the " + std::to_string(s.n_kv) + " keys");
     }
   }
-  if (s.n_q < kMinGemmQueries) {
+  for (int64_t t = 0; s.q_first && t < s.n_q; ++t) {
+    if (s.q_first[t] < 0 || s.q_first[t] > s.q_rows[t]) {
+      throw Error("attention: first row " + std::to_string(s.q_first[t]) + " of query " + std::to_string(t) +
+                  " is not in 0.." + std::to_string(s.q_rows[t]));
+    }
+  }
+  // Queries of several sequences (q_first) each see only their own rows: the per-query loops, which
+  // read just those rows (the tiled path converts every row up to n_kv for each kv head).
+  if (s.n_q < kMinGemmQueries || s.q_first) {
     attention_decode(node, s, arena, n_threads);
   } else {
     attention_prefill(node, s, arena, n_threads);

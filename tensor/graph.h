@@ -15,7 +15,7 @@
 namespace kvlink {
 
 constexpr int kMaxDims = 4;
-constexpr int kMaxSrc = 5;
+constexpr int kMaxSrc = 6;
 
 enum class Op {
   LEAF,       // data supplied from outside (weight, input, cache)
@@ -36,7 +36,7 @@ struct Tensor {
   size_t nb[kMaxDims] = {0, 0, 0, 0};   // byte strides
   void* data = nullptr;
   Op op = Op::LEAF;
-  Tensor* src[kMaxSrc] = {nullptr, nullptr, nullptr, nullptr, nullptr};
+  Tensor* src[kMaxSrc] = {};
   int32_t iparams[8] = {};
   float fparams[4] = {};
   std::string name;

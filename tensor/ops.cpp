@@ -80,7 +80,8 @@ Tensor* store_kv(Graph& g, Tensor* cache, Tensor* x, int32_t first_row, Tensor* 
   return t;
 }
 
-Tensor* attention(Graph& g, Tensor* q, Tensor* k, Tensor* v, Tensor* mask, const AttentionParams& p, Tensor* q_rows) {
+Tensor* attention(Graph& g, Tensor* q, Tensor* k, Tensor* v, Tensor* mask, const AttentionParams& p, Tensor* q_rows,
+                  Tensor* q_first) {
   require(p.head_dim > 0 && p.n_head > 0 && p.n_head_kv > 0 && p.n_head % p.n_head_kv == 0, "attention",
           "bad head counts");
   require(q->type == DType::F32 && q->ne[0] == static_cast<int64_t>(p.head_dim) * p.n_head, "attention",
@@ -96,7 +97,9 @@ Tensor* attention(Graph& g, Tensor* q, Tensor* k, Tensor* v, Tensor* mask, const
   require(!p.causal || p.q_pos0 + q->n_rows() <= p.n_kv, "attention", "causal queries beyond the cache");
   require(!q_rows || (!p.causal && q_rows->type == DType::I32 && q_rows->n_elements() == q->n_rows()), "attention",
           "query rows must be I32 [T], without causal masking");
-  Tensor* t = g.node(Op::ATTENTION, DType::F32, {q->ne[0], q->n_rows()}, {q, k, v, mask, q_rows});
+  require(!q_first || (q_rows && !mask && q_first->type == DType::I32 && q_first->n_elements() == q->n_rows()),
+          "attention", "first query rows must be I32 [T], with query rows and without a mask");
+  Tensor* t = g.node(Op::ATTENTION, DType::F32, {q->ne[0], q->n_rows()}, {q, k, v, mask, q_rows, q_first});
   t->iparams[0] = p.head_dim;
   t->iparams[1] = p.n_head;
   t->iparams[2] = p.n_head_kv;

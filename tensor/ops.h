@@ -60,7 +60,9 @@ struct AttentionParams {
 // Result F32 [head_dim * n_head, T]. Grouped-query attention: q head h uses kv head h / (n_head / n_head_kv).
 // `q_rows` (I32 [T], may be null; needs causal false): query t sees rows 0..q_rows[t] only, for
 // batches scattered between reused rows (KVLink's link tokens see what precedes them in the layout).
+// `q_first` (I32 [T], may be null; needs q_rows, no mask): query t sees rows q_first[t]..q_rows[t]
+// only: several sequences in disjoint row ranges of one cache, one query each (batched decoding).
 Tensor* attention(Graph& g, Tensor* q, Tensor* k, Tensor* v, Tensor* mask, const AttentionParams& p,
-                  Tensor* q_rows = nullptr);
+                  Tensor* q_rows = nullptr, Tensor* q_first = nullptr);
 
 }  // namespace kvlink

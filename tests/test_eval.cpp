@@ -190,4 +190,48 @@ TEST(Eval, ThreeHotpotQaExamplesInFullModeGiveTheStoredPredictions) {
   fs::remove_all(out);
 }
 
+// Batched decoding changes neither the answers nor the order of the lines: two examples in four modes,
+// decoded one at a time and then four at a time (kvlink, reencode's twin without link tokens, waits
+// for reencode while it is still being decoded).
+TEST(Eval, BatchedDecodingGivesTheAnswersOfDecodingAlone) {
+  KVLINK_MODEL_OR_SKIP(path);
+  const std::string data = kvlink::testing::source_dir() + "/../shared/data/eval/hotpotqa.jsonl";
+  if (!fs::exists(data)) {
+    if (kvlink::testing::model_required()) FAIL() << data << " is missing";
+    GTEST_SKIP() << data << " is missing";
+  }
+  const auto model = Model::load(path);
+  const fs::path root = kvlink::testing::temp_path("eval-parallel");
+  fs::remove_all(root);
+  auto run = [&](int parallel) {
+    EvalOptions o;
+    o.data_path = data;
+    o.out_dir = (root / ("p" + std::to_string(parallel))).string();
+    o.cache_dir = (root / "cache").string();
+    o.modes = {ReuseMode::FULL, ReuseMode::REENCODE, ReuseMode::KVLINK, ReuseMode::NOSHIFT};
+    o.limit = 2;
+    o.n_predict = 40;
+    o.n_threads = 2;
+    o.parallel = parallel;
+    run_eval(*model, o);
+    std::vector<nlohmann::json> lines;
+    std::ifstream in(fs::path(o.out_dir) / "predictions.jsonl");
+    for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+    return lines;
+  };
+  const auto alone = run(1), batched = run(4);
+  ASSERT_EQ(alone.size(), 8u);
+  ASSERT_EQ(batched.size(), alone.size());
+  int shared = 0;
+  for (size_t i = 0; i < alone.size(); ++i) {
+    for (const char* field : {"id", "mode", "prediction", "score", "n_generated", "n_prompt", "tokens_computed"}) {
+      EXPECT_EQ(batched[i].at(field), alone[i].at(field)) << "line " << i << " field " << field;
+    }
+    EXPECT_EQ(batched[i].contains("shared_with"), alone[i].contains("shared_with")) << "line " << i;
+    shared += batched[i].contains("shared_with");
+  }
+  EXPECT_EQ(shared, 2);  // kvlink took reencode's line for both examples
+  fs::remove_all(root);
+}
+
 }  // namespace

@@ -28,6 +28,9 @@ int main(int argc, char** argv) {
   app.add_option("-n,--n-predict", opt.n_predict, "maximum new tokens (greedy)")->capture_default_str();
   app.add_option("--recompute-ratio", opt.recompute_ratio, "cacheblend: share of chunk tokens recomputed")->capture_default_str();
   app.add_option("-t,--threads", opt.n_threads, "threads")->capture_default_str()->check(CLI::Range(1, 256));
+  app.add_option("--parallel", opt.parallel, "answers decoded together in one batch (1: each alone)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,156 @@
+// Batched decoding (model/batch_decode.h) on the default model: several prefilled sequences decoded
+// together give the tokens, stop reasons and step counts of decoding each alone with generate();
+// slots are reused as sequences end (continuous batching); bad admissions and batches are refused.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "model/batch_decode.h"
+#include "model/generate.h"
+#include "support/support.h"
+#include "tensor/error.h"
+
+namespace kvlink {
+namespace {
+
+class BatchDecode : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const std::string path = kvlink::testing::default_model_path();
+    if (!path.empty()) model_ = Model::load(path).release();
+  }
+  static void TearDownTestSuite() {
+    delete model_;
+    model_ = nullptr;
+  }
+  void SetUp() override {
+    if (!model_) {
+      if (kvlink::testing::model_required()) FAIL() << "KVLINK_MODEL is not set";
+      GTEST_SKIP() << "KVLINK_MODEL is not set; run scripts/test.sh";
+    }
+  }
+  static std::vector<TokenId> chat(const std::string& user) {
+    return model_->tokenizer.encode("<|im_start|>user\n" + user + "<|im_end|>\n<|im_start|>assistant\n", false, true);
+  }
+  static Model* model_;
+};
+Model* BatchDecode::model_ = nullptr;
+
+const std::vector<std::string> kPrompts = {
+    "What is the capital of France?",
+    "Write a haiku about the sea.",
+    "List three prime numbers.",
+    "Explain in one sentence what a compiler does.",
+    "Who wrote Hamlet?",
+    "Translate 'good morning' into German.",
+    "What is 12 times 12?",
+    "Name a colour of the rainbow.",
+    "Give me a word that rhymes with cat.",
+    "Why is the sky blue? Answer briefly.",
+};
+
+GenerateOptions greedy(int32_t n_predict) {
+  GenerateOptions o;
+  o.n_predict = n_predict;
+  o.sampling.temperature = 0.0f;
+  return o;
+}
+
+// Decodes prompts[i] with n_predict[i] through `slots` slots, admitting each as soon as a slot is free.
+std::map<uint64_t, GenerateResult> decode_batched(const Model& model, const std::vector<std::vector<TokenId>>& prompts,
+                                                  const std::vector<int32_t>& n_predict, int slots, int32_t slot_rows) {
+  BatchDecoder dec(model, slots, slot_rows, 2);
+  Context ctx(model, ContextParams{slot_rows, DType::F16, 2});
+  std::map<uint64_t, GenerateResult> out;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    while (!dec.has_free_slot()) {
+      for (auto& f : dec.step()) out[f.tag] = std::move(f.result);
+    }
+    ctx.clear();
+    std::vector<float> logits = ctx.eval_next(prompts[i]);
+    SequenceDecoder seq(model, greedy(n_predict[i]), GenerateResult{});
+    seq.sample(logits);
+    dec.admit(ctx, std::move(seq), i);
+  }
+  for (auto& f : dec.drain()) out[f.tag] = std::move(f.result);
+  return out;
+}
+
+TEST_F(BatchDecode, MatchesDecodingEachSequenceAlone) {
+  std::vector<std::vector<TokenId>> prompts;
+  std::vector<int32_t> n_predict;
+  for (size_t i = 0; i < kPrompts.size(); ++i) {
+    prompts.push_back(chat(kPrompts[i]));
+    n_predict.push_back(8 + static_cast<int32_t>(i % 4) * 6);  // sequences end at different steps
+  }
+  // 10 sequences through 8 slots: the matrix products run on 8 columns (the tiled path), and the
+  // last two sequences take the slots of the first to end.
+  const auto batched = decode_batched(*model_, prompts, n_predict, 8, 256);
+  ASSERT_EQ(batched.size(), prompts.size());
+  int compared_tokens = 0;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    Context ctx(*model_, ContextParams{256, DType::F16, 2});
+    const GenerateResult alone = generate(ctx, prompts[i], greedy(n_predict[i]));
+    const GenerateResult& b = batched.at(i);
+    EXPECT_EQ(b.tokens, alone.tokens) << "prompt " << i << ": '" << b.text << "' vs '" << alone.text << "'";
+    EXPECT_EQ(b.text, alone.text);
+    EXPECT_EQ(b.stop_reason, alone.stop_reason) << "prompt " << i;
+    EXPECT_EQ(b.n_decode_steps, alone.n_decode_steps) << "prompt " << i;
+    compared_tokens += static_cast<int>(alone.tokens.size());
+  }
+  EXPECT_GT(compared_tokens, 80);  // the comparison covers real generations, not immediate stops
+}
+
+TEST_F(BatchDecode, StopsAtTheSlotEndAsAtTheContextEnd) {
+  const std::vector<TokenId> prompt = chat("Count from one to fifty in words, separated by commas.");
+  const auto rows = static_cast<int32_t>(prompt.size()) + 6;
+  const auto batched = decode_batched(*model_, {prompt, prompt}, {100, 100}, 2, rows);
+  Context ctx(*model_, ContextParams{rows, DType::F16, 2});
+  const GenerateResult alone = generate(ctx, prompt, greedy(100));
+  ASSERT_EQ(alone.stop_reason, "context");
+  for (const auto& [tag, r] : batched) {
+    EXPECT_EQ(r.stop_reason, "context") << tag;
+    EXPECT_EQ(r.tokens, alone.tokens) << tag;
+  }
+}
+
+TEST_F(BatchDecode, RefusesWhatDoesNotFit) {
+  BatchDecoder dec(*model_, 1, 64, 1);
+  Context ctx(*model_, ContextParams{128, DType::F16, 1});
+  ctx.eval_next(chat("Hello"));
+  auto first = [&] {
+    std::vector<float> logits(static_cast<size_t>(model_->hp.n_vocab), 0.0f);
+    SequenceDecoder seq(*model_, greedy(4), GenerateResult{});
+    seq.sample(logits);
+    return seq;
+  };
+  EXPECT_TRUE(dec.fits(ctx.cache().n_used, 4));
+  EXPECT_FALSE(dec.fits(60, 5));
+  dec.admit(ctx, first(), 1);
+  EXPECT_THROW(dec.admit(ctx, first(), 2), Error);  // no free slot
+  BatchDecoder small(*model_, 2, 4, 1);
+  EXPECT_THROW(small.admit(ctx, first(), 3), Error);  // the prompt is longer than a slot
+  Context f32(*model_, ContextParams{16, DType::F32, 1});
+  EXPECT_THROW(small.admit(f32, first(), 4), Error);  // another cache type
+  EXPECT_THROW(BatchDecoder(*model_, 0, 16, 1), Error);
+}
+
+TEST_F(BatchDecode, GraphRefusesAFirstRowAfterTheTokensRow) {
+  KVCache cache = make_kv_cache(model_->hp, 32, DType::F16);
+  Batch b;
+  b.tokens = {1, 2};
+  b.positions = {0, 0};
+  b.rows = {0, 16};
+  b.seq_first_rows = {0, 17};
+  b.output_rows = {0, 1};
+  Graph g;
+  EXPECT_THROW(build_llama_graph(g, *model_, cache, b), Error);
+  b.seq_first_rows = {0};  // one per token is needed
+  Graph g2;
+  EXPECT_THROW(build_llama_graph(g2, *model_, cache, b), Error);
+}
+
+}  // namespace
+}  // namespace kvlink
