@@ -6,6 +6,7 @@
 #include "kvlink/chunk_encoder.h"
 #include "model/generate.h"
 #include "tensor/error.h"
+#include "tensor/quant.h"
 
 namespace kvlink {
 
@@ -63,15 +64,53 @@ std::shared_ptr<const ChunkCacheFile> CacheStore::try_open(const std::string& pa
   }
 }
 
+bool CacheStore::read_finer_sibling(const std::string& key, const std::vector<TokenId>& tokens, ChunkKV* kv) {
+  std::vector<DType> finer;
+  if (kv_type_ != DType::F32) finer.push_back(DType::F32);
+  if (kv_type_ == DType::Q8_0 || kv_type_ == DType::Q4_0) finer.push_back(DType::F16);
+  for (DType type : finer) {
+    const std::string path = (fs::path(dir_) / (key + "." + cache_type_name(type) + ".kvc")).string();
+    std::error_code ec;
+    if (!fs::exists(path, ec)) continue;
+    try {
+      const ChunkCacheFile file = ChunkCacheFile::open(path, fingerprint_, geometry_);
+      if (file.tokens() != tokens || file.kv_type() != type) continue;
+      const int64_t width = geometry_.width();
+      const size_t n = static_cast<size_t>(file.n_tokens());
+      kv->tokens = tokens;
+      kv->k.assign(static_cast<size_t>(geometry_.n_layer), std::vector<float>(n * static_cast<size_t>(width)));
+      kv->v = kv->k;
+      for (int32_t l = 0; l < geometry_.n_layer; ++l) {
+        for (size_t t = 0; t < n; ++t) {
+          const size_t off = t * file.row_bytes();
+          dequantize_row(type, file.k_rows(l) + off, kv->k[static_cast<size_t>(l)].data() + t * width, width);
+          dequantize_row(type, file.v_rows(l) + off, kv->v[static_cast<size_t>(l)].data() + t * width, width);
+        }
+      }
+      return true;
+    } catch (const Error&) {
+      continue;  // an invalid sibling is no source; the chunk is encoded instead
+    }
+  }
+  return false;
+}
+
 std::shared_ptr<const ChunkCacheFile> CacheStore::encode_and_write(const std::string& path,
                                                                    const std::vector<TokenId>& tokens) {
   const auto t0 = Clock::now();
-  write_chunk_cache(path, fingerprint_, geometry_, kv_type_, encode_chunk(model_, tokens, n_threads_));
+  ChunkKV kv;
+  const bool derived = read_finer_sibling(key(tokens), tokens, &kv);
+  if (!derived) kv = encode_chunk(model_, tokens, n_threads_);
+  write_chunk_cache(path, fingerprint_, geometry_, kv_type_, kv);
   auto file = std::make_shared<const ChunkCacheFile>(ChunkCacheFile::open(path, fingerprint_, geometry_));
-  ++stats_.encoded;
-  stats_.tokens_encoded += static_cast<int64_t>(tokens.size());
+  if (derived) {
+    ++stats_.derived;
+  } else {
+    ++stats_.encoded;
+    stats_.tokens_encoded += static_cast<int64_t>(tokens.size());
+  }
   stats_.bytes_written += static_cast<int64_t>(file->file_bytes());
-  stats_.encode_ms += ms_since(t0);
+  if (!derived) stats_.encode_ms += ms_since(t0);
   return file;
 }
 
@@ -86,9 +125,9 @@ std::shared_ptr<const ChunkCacheFile> CacheStore::get(const std::vector<TokenId>
 }
 
 bool CacheStore::ensure(const std::vector<TokenId>& tokens) {
-  const int32_t before = stats_.encoded;
+  const int32_t before = stats_.encoded + stats_.derived;
   get(tokens);
-  return stats_.encoded != before;
+  return stats_.encoded + stats_.derived != before;
 }
 
 }  // namespace kvlink

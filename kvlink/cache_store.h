@@ -1,7 +1,11 @@
 // A directory of chunk caches, content-addressed (DESIGN.md, data flow step 2): a chunk's cache lives
 // at <dir>/<key>.<type>.kvc, key = chunk_cache_key(model fingerprint, token ids). A lookup opens and
 // validates the file; a missing or rejected one (bad magic, version, fingerprint, geometry, size,
-// checksum, or other tokens) is encoded again and written atomically, never used.
+// checksum, or other tokens) is encoded again and written atomically, never used. A missing cache whose
+// chunk has a valid cache of a finer element type in the directory (F32 for F16; F32 or F16 for Q8_0
+// and Q4_0) is made from that one's rows instead of running the model again: the Q8_0 and Q4_0 runs of
+// an evaluation reuse the F16 run's work. Quantising F16 rows instead of the encoder's F32 output can
+// move a value across a rounding boundary of the coarser type (tests/test_precompute.cpp bounds it).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -16,6 +20,7 @@ namespace kvlink {
 struct CacheStoreStats {
   int32_t hits = 0;            // a valid cache was found
   int32_t encoded = 0;         // missing or rejected: encoded and written
+  int32_t derived = 0;         // missing: quantised from this chunk's cache of a finer type (no forward)
   int32_t rejected = 0;        // present but invalid; the reason is in notes
   int64_t tokens_encoded = 0;
   int64_t bytes_written = 0;
@@ -40,7 +45,7 @@ class CacheStore {
 
   // The chunk's cache, validated; encoded and written first when missing or rejected.
   std::shared_ptr<const ChunkCacheFile> get(const std::vector<TokenId>& tokens);
-  // Makes sure a valid cache exists; true when it had to be encoded.
+  // Makes sure a valid cache exists; true when it had to be made (encoded or derived).
   bool ensure(const std::vector<TokenId>& tokens);
 
   const CacheStoreStats& stats() const { return stats_; }
@@ -49,6 +54,8 @@ class CacheStore {
  private:
   std::shared_ptr<const ChunkCacheFile> try_open(const std::string& path, const std::vector<TokenId>& tokens);
   std::shared_ptr<const ChunkCacheFile> encode_and_write(const std::string& path, const std::vector<TokenId>& tokens);
+  // The chunk's rows as F32 from a valid cache of a finer type than kv_type_, if the directory has one.
+  bool read_finer_sibling(const std::string& key, const std::vector<TokenId>& tokens, ChunkKV* kv);
 
   const Model& model_;
   std::string dir_;

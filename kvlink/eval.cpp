@@ -437,6 +437,7 @@ EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbac
   if (decoder) collect(decoder->drain());
   out.close();
   summary.caches_encoded = store.stats().encoded;
+  summary.caches_derived = store.stats().derived;
   summary.caches_hit = store.stats().hits;
   summary.groups = summarize_predictions(pred_path);
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -64,6 +64,7 @@ struct EvalSummary {
   long resumed = 0;           // already in predictions.jsonl
   double seconds = 0;
   int32_t caches_encoded = 0, caches_hit = 0;
+  int32_t caches_derived = 0;  // quantised from a finer cache of the same chunk (cache_store.h)
   std::string markdown() const;
 };
 

@@ -96,9 +96,10 @@ int32_t prune(const std::string& cache_dir, const Manifest& m) {
 std::string PrecomputeSummary::line() const {
   char buf[512];
   std::snprintf(buf, sizeof buf,
-                "precompute: %d files (%d changed, %d removed, %d skipped), %d chunks (%d encoded, %d reused, %d "
-                "rejected), %lld tokens (%lld encoded), %s written, %.2f s, %.0f tokens/s",
-                files, files_changed, files_removed, files_skipped, chunks, chunks_encoded, chunks - chunks_encoded,
+                "precompute: %d files (%d changed, %d removed, %d skipped), %d chunks (%d encoded, %d derived, %d "
+                "reused, %d rejected), %lld tokens (%lld encoded), %s written, %.2f s, %.0f tokens/s",
+                files, files_changed, files_removed, files_skipped, chunks, chunks_encoded, chunks_derived,
+                chunks - chunks_encoded - chunks_derived,
                 chunks_rejected, static_cast<long long>(tokens), static_cast<long long>(tokens_encoded),
                 human_bytes(bytes_written).c_str(), seconds,
                 encode_seconds > 0 ? static_cast<double>(tokens_encoded) / encode_seconds : 0.0);
@@ -175,6 +176,7 @@ PrecomputeSummary precompute(const Model& model, const PrecomputeOptions& o, con
     for (const std::string& n : st.notes) cb.note(n);
   }
   s.chunks_encoded = st.encoded;
+  s.chunks_derived = st.derived;
   s.chunks_rejected = st.rejected;
   s.tokens_encoded = st.tokens_encoded;
   s.bytes_written = st.bytes_written;

@@ -28,6 +28,7 @@ struct PrecomputeSummary {
   int32_t files_removed = 0;    // in the last manifest, gone now
   int32_t chunks = 0;
   int32_t chunks_encoded = 0;
+  int32_t chunks_derived = 0;   // made from the chunk's cache of a finer type (cache_store.h)
   int32_t chunks_rejected = 0;  // existing cache files that failed validation (then re-encoded)
   int64_t tokens = 0;
   int64_t tokens_encoded = 0;

@@ -4,6 +4,7 @@
 // non-document files are reflected in the manifest.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include "model/fingerprint.h"
 #include "support/tiny_model.h"
 #include "tensor/error.h"
+#include "tensor/quant.h"
 
 using namespace kvlink;
 namespace fs = std::filesystem;
@@ -175,6 +177,67 @@ TEST_F(Precompute, QueryLookupRejectsABadCacheAndRecomputesIt) {
   EXPECT_EQ(store.stats().rejected, 1);
   EXPECT_EQ(store.stats().encoded, 1);
   EXPECT_EQ(file->tokens(), tokens);
+}
+
+// The Q8_0 and Q4_0 caches of a chunk whose F16 cache exists are quantised from its rows, without a
+// forward pass: every value within one quantisation step of the cache quantised from the encoder's
+// F32 output, and the RMS error against that output within 5 % of that cache's. A corrupt F16
+// sibling is no source.
+TEST_F(Precompute, QuantisedCachesAreDerivedFromTheF16Cache) {
+  run();
+  const Manifest m = read_manifest(manifest_path(cache_.string()));
+  CacheStore f16(*model_, cache_.string(), DType::F16, 1);
+  const std::vector<TokenId> tokens =
+      ChunkCacheFile::open(f16.path_of(m.documents[0].chunks[0].key), f16.fingerprint(), cache_geometry(*model_)).tokens();
+  const ChunkKV truth = encode_chunk(*model_, tokens, 1);
+  const int64_t width = cache_geometry(*model_).width();
+  for (DType type : {DType::Q8_0, DType::Q4_0}) {
+    CacheStore derived_store(*model_, cache_.string(), type, 1);
+    const auto derived = derived_store.get(tokens);
+    EXPECT_EQ(derived_store.stats().derived, 1);
+    EXPECT_EQ(derived_store.stats().encoded, 0);
+    CacheStore fresh_store(*model_, (root_ / ("fresh-" + std::to_string(static_cast<int>(type)))).string(), type, 1);
+    const auto fresh = fresh_store.get(tokens);
+    EXPECT_EQ(fresh_store.stats().encoded, 1);
+    ASSERT_EQ(derived->n_tokens(), fresh->n_tokens());
+    double se_derived = 0, se_fresh = 0;
+    std::vector<float> a(static_cast<size_t>(width)), b(static_cast<size_t>(width));
+    for (int32_t l = 0; l < model_->hp.n_layer; ++l) {
+      for (const bool keys : {true, false}) {
+        const uint8_t* da = keys ? derived->k_rows(l) : derived->v_rows(l);
+        const uint8_t* fa = keys ? fresh->k_rows(l) : fresh->v_rows(l);
+        const std::vector<float>& t_rows = keys ? truth.k[static_cast<size_t>(l)] : truth.v[static_cast<size_t>(l)];
+        for (int32_t t = 0; t < derived->n_tokens(); ++t) {
+          dequantize_row(type, da + t * derived->row_bytes(), a.data(), width);
+          dequantize_row(type, fa + t * fresh->row_bytes(), b.data(), width);
+          const float* x = t_rows.data() + t * width;
+          for (int64_t j0 = 0; j0 < width; j0 += 32) {  // the step of a block: max |x| / 127 (Q8_0), / 8 (Q4_0)
+            float amax = 0;
+            for (int64_t j = j0; j < j0 + 32; ++j) amax = std::max(amax, std::fabs(x[j]));
+            const float step = amax / (type == DType::Q8_0 ? 127.0f : 8.0f);
+            for (int64_t j = j0; j < j0 + 32; ++j) {
+              const float ed = std::fabs(a[static_cast<size_t>(j)] - x[j]);
+              const float ef = std::fabs(b[static_cast<size_t>(j)] - x[j]);
+              EXPECT_LE(std::fabs(a[static_cast<size_t>(j)] - b[static_cast<size_t>(j)]), 1.01f * step + 1e-6f)
+                  << "layer " << l << " row " << t << " element " << j;
+              se_derived += static_cast<double>(ed) * ed;
+              se_fresh += static_cast<double>(ef) * ef;
+            }
+          }
+        }
+      }
+    }
+    EXPECT_GT(se_fresh, 0.0);
+    EXPECT_LE(std::sqrt(se_derived), 1.05 * std::sqrt(se_fresh)) << "type " << static_cast<int>(type);
+  }
+  // A corrupt F16 cache is not a source: the chunk is encoded.
+  const fs::path f16_path = f16.path_of(f16.key(tokens));
+  fs::resize_file(f16_path, 64);
+  fs::remove(CacheStore(*model_, cache_.string(), DType::Q8_0, 1).path_of(f16.key(tokens)));
+  CacheStore again(*model_, cache_.string(), DType::Q8_0, 1);
+  again.get(tokens);
+  EXPECT_EQ(again.stats().derived, 0);
+  EXPECT_EQ(again.stats().encoded, 1);
 }
 
 std::set<std::string> manifest_keys(const Manifest& m) {

@@ -61,8 +61,8 @@ int main(int argc, char** argv) {
     const kvlink::EvalSummary s = kvlink::run_eval(*model, opt, cb);
     bar.clear();
     std::printf("%s", s.markdown().c_str());
-    std::printf("kvlink-eval: %ld answered now, %ld already done, %d caches encoded, %.1f s; results in %s\n",
-                s.answered_now, s.resumed, s.caches_encoded, s.seconds, opt.out_dir.c_str());
+    std::printf("kvlink-eval: %ld answered now, %ld already done, %d caches encoded, %d derived, %.1f s; results in %s\n",
+                s.answered_now, s.resumed, s.caches_encoded, s.caches_derived, s.seconds, opt.out_dir.c_str());
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "kvlink-eval: error: %s\n", e.what());
