@@ -11,36 +11,14 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_common.h"
+
 #include "model/batch_decode.h"
 #include "model/generate.h"
 
-namespace {
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-// Prompt i: n tokens of varied text starting at a different place for each i.
-std::vector<kvlink::TokenId> prompt_of(const kvlink::Model& m, int n, int i) {
-  const std::string text =
-      "The river town kept its old stone bridge long after the railway arrived. Merchants crossed it at dawn "
-      "with carts of apples, wool and salt, and the toll keeper wrote each load into a ledger that still survives. "
-      "In 1887 a flood carried away two arches; the town rebuilt them in brick, which is why the bridge looks "
-      "patched today. Visitors now come for the market on Saturdays, the museum of river trades, and the walk "
-      "along the towpath to the lock, where herons fish in the shallows beside the weir. ";
-  const std::vector<kvlink::TokenId> base = m.tokenizer.encode(text, false, false);
-  std::vector<kvlink::TokenId> out;
-  for (size_t k = static_cast<size_t>(i) * 7; static_cast<int>(out.size()) < n; ++k) out.push_back(base[k % base.size()]);
-  return out;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-}  // namespace
+using kvlink_bench::median;
+using kvlink_bench::prompt_of;
+using kvlink_bench::seconds_since;
 
 int main(int argc, char** argv) {
   CLI::App app{"bench-batch-decode: decode tokens/s of N sequences, batched and one by one"};
@@ -64,7 +42,7 @@ int main(int argc, char** argv) {
     std::vector<std::vector<float>> logits;
     for (int i = 0; i < n_seq; ++i) {  // prefill once; both ways decode from copies of these caches
       ctxs.emplace_back(*model, kvlink::ContextParams{rows, kvlink::DType::F16, threads});
-      logits.push_back(ctxs.back().eval_next(prompt_of(*model, n_prompt, i)));
+      logits.push_back(ctxs.back().eval_next(prompt_of(*model, n_prompt, 7 * i)));
     }
     kvlink::BatchDecoder dec(*model, n_seq, rows, threads);
     kvlink::Context alone(*model, kvlink::ContextParams{rows, kvlink::DType::F16, threads});

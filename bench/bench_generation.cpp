@@ -13,37 +13,14 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "bench/bench_common.h"
+
 #include "model/context.h"
 #include "model/llama_model.h"
 
-namespace {
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-// A prompt of exactly n tokens: varied English text, tokenised, repeated as needed.
-std::vector<kvlink::TokenId> prompt_of(const kvlink::Model& m, int n) {
-  const std::string text =
-      "The river town kept its old stone bridge long after the railway arrived. Merchants crossed it at dawn "
-      "with carts of apples, wool and salt, and the toll keeper wrote each load into a ledger that still survives. "
-      "In 1887 a flood carried away two arches; the town rebuilt them in brick, which is why the bridge looks "
-      "patched today. Visitors now come for the market on Saturdays, the museum of river trades, and the walk "
-      "along the towpath to the lock, where herons fish in the shallows beside the weir. ";
-  const std::vector<kvlink::TokenId> base = m.tokenizer.encode(text, false, false);
-  std::vector<kvlink::TokenId> out;
-  while (static_cast<int>(out.size()) < n) out.insert(out.end(), base.begin(), base.end());
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-}  // namespace
+using kvlink_bench::median;
+using kvlink_bench::prompt_of;
+using kvlink_bench::seconds_since;
 
 int main(int argc, char** argv) {
   CLI::App app{"bench-generation: prefill and decode tokens/s"};
