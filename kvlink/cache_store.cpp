@@ -45,8 +45,8 @@ CacheStore::CacheStore(const Model& model, std::string dir, DType kv_type, int n
 
 std::string CacheStore::key(const std::vector<TokenId>& tokens) const { return chunk_cache_key(fingerprint_, tokens); }
 
-std::string CacheStore::path_of(const std::string& key) const {
-  return (fs::path(dir_) / (key + "." + cache_type_name(kv_type_) + ".kvc")).string();
+std::string CacheStore::path_of(const std::string& key, DType type) const {
+  return (fs::path(dir_) / (key + "." + cache_type_name(type) + ".kvc")).string();
 }
 
 std::shared_ptr<const ChunkCacheFile> CacheStore::try_open(const std::string& path, const std::vector<TokenId>& tokens) {
@@ -69,7 +69,7 @@ bool CacheStore::read_finer_sibling(const std::string& key, const std::vector<To
   if (kv_type_ != DType::F32) finer.push_back(DType::F32);
   if (kv_type_ == DType::Q8_0 || kv_type_ == DType::Q4_0) finer.push_back(DType::F16);
   for (DType type : finer) {
-    const std::string path = (fs::path(dir_) / (key + "." + cache_type_name(type) + ".kvc")).string();
+    const std::string path = path_of(key, type);
     std::error_code ec;
     if (!fs::exists(path, ec)) continue;
     try {

@@ -41,7 +41,8 @@ class CacheStore {
   DType kv_type() const { return kv_type_; }
   uint64_t fingerprint() const { return fingerprint_; }
   std::string key(const std::vector<TokenId>& tokens) const;
-  std::string path_of(const std::string& key) const;  // <dir>/<key>.<type>.kvc
+  std::string path_of(const std::string& key) const { return path_of(key, kv_type_); }  // <dir>/<key>.<type>.kvc
+  std::string path_of(const std::string& key, DType type) const;
 
   // The chunk's cache, validated; encoded and written first when missing or rejected.
   std::shared_ptr<const ChunkCacheFile> get(const std::vector<TokenId>& tokens);

@@ -303,15 +303,19 @@ EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbac
   std::unique_ptr<BatchDecoder> decoder;
   if (o.parallel > 1) decoder = std::make_unique<BatchDecoder>(model, o.parallel, slot_rows, o.n_threads);
   const GenerateOptions gen = answer_generate_options(ao);
+  struct Twin {
+    std::string key, mode;
+    uint64_t number;
+  };
   struct InFlight {
     std::string key;
     json line;  // everything but the answer's text, score and length
     const std::vector<std::string>* answers;
-    uint64_t number = 0;  // output line number
+    uint64_t number = 0;       // output line number, also the decoder's tag
+    std::vector<Twin> twins;  // twin modes waiting for this line
   };
-  std::map<uint64_t, InFlight> in_flight;        // decoder tag -> answer being decoded
-  std::map<std::string, uint64_t> in_flight_key;  // key -> decoder tag
-  uint64_t next_tag = 0;
+  std::map<uint64_t, InFlight> in_flight;        // line number -> answer being decoded
+  std::map<std::string, uint64_t> in_flight_key;  // key -> line number
   // Output order: every line gets the next number when its answer starts; finished lines wait in
   // `ready` until the lines before them are written.
   uint64_t next_line = 0, next_to_write = 0;
@@ -327,28 +331,22 @@ EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbac
     ++done;
     if (cb.progress) cb.progress(done, total);
   };
-  struct Twin {
-    std::string key, mode;
-    uint64_t number;
-  };
-  std::map<uint64_t, std::vector<Twin>> twins_of;  // decoder tag -> twins waiting for its line
-  auto finish = [&](InFlight& f, const GenerateResult& g, uint64_t number, const std::vector<Twin>& twins) {
+  auto finish = [&](InFlight& f, const GenerateResult& g) {
     f.line["prediction"] = g.text;
     f.line["score"] = best_subspan_em(g.text, *f.answers);
     f.line["n_generated"] = g.tokens.size();
-    for (const Twin& t : twins) {
+    for (const Twin& t : f.twins) {
       json p = f.line;
       p["mode"] = t.mode;
       p["shared_with"] = f.line["mode"];
       emit(t.number, t.key, std::move(p));
     }
-    emit(number, f.key, std::move(f.line));
+    emit(f.number, f.key, std::move(f.line));
   };
   auto collect = [&](std::vector<BatchDecoder::Finished> ended) {
     for (BatchDecoder::Finished& e : ended) {
       const auto it = in_flight.find(e.tag);
-      finish(it->second, e.result, it->second.number, twins_of[e.tag]);
-      twins_of.erase(e.tag);
+      finish(it->second, e.result);
       in_flight_key.erase(it->second.key);
       in_flight.erase(it);
     }
@@ -378,7 +376,7 @@ EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbac
           }
           const auto flying = in_flight_key.find(twin_key);
           if (flying != in_flight_key.end()) {
-            twins_of[flying->second].push_back(Twin{key, reuse_mode_name(mode), next_line++});
+            in_flight.at(flying->second).twins.push_back(Twin{key, reuse_mode_name(mode), next_line++});
             continue;
           }
         }
@@ -406,7 +404,7 @@ EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbac
         std::vector<float> logits;
         Clock::time_point t0;
         AnswerResult r = answer_prefill(ctx, any_reuse ? &store : nullptr, docs, ex.question, ao, &logits, &t0);
-        InFlight f{key, json::object(), &ex.answers, next_line++};
+        InFlight f{key, json::object(), &ex.answers, next_line++, {}};
         auto describe = [&](const GenerateResult& g) {
           f.line = {{"id", ex.id},
                     {"dataset", ex.dataset},
@@ -421,17 +419,16 @@ EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbac
         if (!decoder || !decoder->fits(ctx.cache().n_used, o.n_predict)) {
           decode_after_prefill(ctx, std::move(logits), gen, {}, t0, r.generation);
           describe(r.generation);
-          finish(f, r.generation, f.number, {});
+          finish(f, r.generation);
           continue;
         }
         SequenceDecoder seq(model, gen, std::move(r.generation));
         seq.sample(logits);
         seq.result().ttft_ms = ms_since(t0);
         describe(seq.result());
-        const uint64_t tag = next_tag++;
-        decoder->admit(ctx, std::move(seq), tag);
-        in_flight_key[key] = tag;
-        in_flight.emplace(tag, std::move(f));
+        decoder->admit(ctx, std::move(seq), f.number);
+        in_flight_key[key] = f.number;
+        in_flight.emplace(f.number, std::move(f));
       }
     }
   }

@@ -157,13 +157,17 @@ TEST(Eval, GoldPassageMovesToTheAskedIndex) {
   EXPECT_EQ(titles(with_gold_at(docs, 9)), "b c d gold ");  // clamped to the last index
 }
 
+// Binds `var` to ../shared/data/eval/hotpotqa.jsonl, or skips (fails when the model is required).
+#define HOTPOTQA_OR_SKIP(var)                                                                  \
+  const std::string var = kvlink::testing::source_dir() + "/../shared/data/eval/hotpotqa.jsonl"; \
+  if (!fs::exists(var)) {                                                                      \
+    if (kvlink::testing::model_required()) FAIL() << var << " is missing";                     \
+    GTEST_SKIP() << var << " is missing";                                                      \
+  }
+
 TEST(Eval, ThreeHotpotQaExamplesInFullModeGiveTheStoredPredictions) {
   KVLINK_MODEL_OR_SKIP(path);
-  const std::string data = kvlink::testing::source_dir() + "/../shared/data/eval/hotpotqa.jsonl";
-  if (!fs::exists(data)) {
-    if (kvlink::testing::model_required()) FAIL() << data << " is missing";
-    GTEST_SKIP() << data << " is missing";
-  }
+  HOTPOTQA_OR_SKIP(data);
   const auto model = Model::load(path);
   const fs::path out = kvlink::testing::temp_path("eval-hotpotqa3");
   fs::remove_all(out);
@@ -195,11 +199,7 @@ TEST(Eval, ThreeHotpotQaExamplesInFullModeGiveTheStoredPredictions) {
 // for reencode while it is still being decoded).
 TEST(Eval, BatchedDecodingGivesTheAnswersOfDecodingAlone) {
   KVLINK_MODEL_OR_SKIP(path);
-  const std::string data = kvlink::testing::source_dir() + "/../shared/data/eval/hotpotqa.jsonl";
-  if (!fs::exists(data)) {
-    if (kvlink::testing::model_required()) FAIL() << data << " is missing";
-    GTEST_SKIP() << data << " is missing";
-  }
+  HOTPOTQA_OR_SKIP(data);
   const auto model = Model::load(path);
   const fs::path root = kvlink::testing::temp_path("eval-parallel");
   fs::remove_all(root);
