@@ -68,37 +68,192 @@ void softmax_row(float* row, int64_t n, int64_t n_total) {
 
 const uint8_t* cache_row(const Tensor* c, int64_t row) { return static_cast<const uint8_t*>(c->data) + row * c->nb[1]; }
 
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+constexpr bool kHaveSimdDecode = true;
+constexpr int64_t kPrefetchRows = 16;    // cache rows ahead to prefetch
+constexpr int64_t kDecodeTile = 64;      // keys per tile: 64 rows of K or V for every kv head stay in L1
+constexpr int64_t kMaxHeadsPerTask = 3;  // q heads of one kv head through the kernels together (accumulators fit 16 registers)
+
+template <bool F16>
+inline __m256 load8(const uint8_t* row, int64_t i) {
+  if constexpr (F16) return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row) + i / 8));
+  return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + i);
+}
+
+// scores[g][j] = scale * q[g] . k_j (+ mask[j]) for the G q heads of one kv head and keys j < n, four
+// keys at a time: each K row chunk is converted once and used by all G heads. A short last block
+// repeats its last key and drops the extra scores.
+template <int G, bool F16>
+void decode_scores(const float* const* q, const uint8_t* k0, size_t stride, int64_t n, int64_t hd, float scale,
+                   const float* mrow, float* const* scores) {
+  for (int64_t j = 0; j < n; j += 4) {
+    const uint8_t* rows[4];
+    for (int64_t u = 0; u < 4; ++u) rows[u] = k0 + static_cast<size_t>(std::min(j + u, n - 1)) * stride;
+    for (int64_t u = 0; u < 4; ++u) {  // rows a few blocks ahead: the batched cache is read from memory
+      const char* ahead = reinterpret_cast<const char*>(k0 + static_cast<size_t>(std::min(j + kPrefetchRows + u, n - 1)) * stride);
+      _mm_prefetch(ahead, _MM_HINT_T0);
+      _mm_prefetch(ahead + 64, _MM_HINT_T0);
+    }
+    __m256 acc[G][4];
+    for (int g = 0; g < G; ++g)
+      for (int u = 0; u < 4; ++u) acc[g][u] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < hd; i += 8) {
+      for (int u = 0; u < 4; ++u) {
+        const __m256 k = load8<F16>(rows[u], i);
+        for (int g = 0; g < G; ++g) acc[g][u] = _mm256_fmadd_ps(_mm256_loadu_ps(q[g] + i), k, acc[g][u]);
+      }
+    }
+    const int64_t nj = std::min<int64_t>(4, n - j);
+    for (int g = 0; g < G; ++g) {
+      alignas(16) float d[4];
+      _mm_store_ps(d, hsum4(acc[g][0], acc[g][1], acc[g][2], acc[g][3]));
+      for (int64_t u = 0; u < nj; ++u) scores[g][j + u] = scale * d[u] + (mrow ? mrow[j + u] : 0.0f);
+    }
+  }
+}
+
+// out[g][i0 .. i0 + 8C) = sum_j p[g][j] v_j over keys j < n, keys in order, the G heads sharing each
+// converted V chunk.
+// out[g][i0 .. i0 + 8C) (+)= sum_j p[g][j] v_j over keys j < n, keys in order, the G heads sharing each
+// converted V chunk.
+template <int G, int C, bool F16>
+void decode_weighted_sum(const float* const* p, const uint8_t* v0, size_t stride, int64_t n, int64_t i0, bool add,
+                         float* const* out) {
+  constexpr size_t elem = F16 ? 2 : 4;
+  __m256 acc[G][C];
+  for (int g = 0; g < G; ++g)
+    for (int c = 0; c < C; ++c) acc[g][c] = add ? _mm256_loadu_ps(out[g] + i0 + 8 * c) : _mm256_setzero_ps();
+  for (int64_t j = 0; j < n; ++j) {
+    const uint8_t* row = v0 + static_cast<size_t>(j) * stride;
+    const char* ahead = reinterpret_cast<const char*>(v0 + static_cast<size_t>(std::min(j + kPrefetchRows, n - 1)) * stride);
+    _mm_prefetch(ahead + elem * static_cast<size_t>(i0), _MM_HINT_T0);
+    _mm_prefetch(ahead + elem * static_cast<size_t>(i0 + 8 * C) - 1, _MM_HINT_T0);
+    __m256 w[G];
+    for (int g = 0; g < G; ++g) w[g] = _mm256_set1_ps(p[g][j]);
+    for (int c = 0; c < C; ++c) {
+      const __m256 v = load8<F16>(row, i0 + 8 * c);
+      for (int g = 0; g < G; ++g) acc[g][c] = _mm256_fmadd_ps(w[g], v, acc[g][c]);
+    }
+  }
+  for (int g = 0; g < G; ++g)
+    for (int c = 0; c < C; ++c) _mm256_storeu_ps(out[g] + i0 + 8 * c, acc[g][c]);
+}
+
+template <int G, bool F16>
+void decode_values(const float* const* p, const uint8_t* v0, size_t stride, int64_t n, int64_t hd, bool add, float* const* out) {
+  int64_t i0 = 0;
+  for (; i0 + 32 <= hd; i0 += 32) decode_weighted_sum<G, 4, F16>(p, v0, stride, n, i0, add, out);
+  for (; i0 < hd; i0 += 8) decode_weighted_sum<G, 1, F16>(p, v0, stride, n, i0, add, out);
+}
+
+// Heads h_begin..h_end-1 of one query over its n keys (cache rows from k0/v0 on). Keys go in tiles of
+// kDecodeTile rows, and within a tile every kv head in the range takes its turn, so a row is read from
+// memory once for all of them; each kv head's q heads go through the kernels above together, up to
+// kMaxHeadsPerTask at a time. A head's arithmetic does not depend on the range it is part of.
+template <bool F16>
+void decode_query(int64_t h_begin, int64_t h_end, int64_t group, const float* qrow, const uint8_t* k0, const uint8_t* v0,
+                  size_t stride, int64_t n, int64_t hd, float scale, const float* mrow, float* scores, int64_t s_stride,
+                  float* orow) {
+  constexpr size_t elem = F16 ? 2 : 4;
+  // fn(h, heads, kv offset in bytes) for each run of heads that share a kv head
+  auto for_each_chunk = [&](auto&& fn) {
+    for (int64_t h = h_begin; h < h_end;) {
+      const int64_t kvh = h / group;
+      const int64_t heads = std::min({kMaxHeadsPerTask, h_end - h, (kvh + 1) * group - h});
+      fn(h, heads, static_cast<size_t>(kvh * hd) * elem);
+      h += heads;
+    }
+  };
+  for (int64_t jt = 0; jt < n; jt += kDecodeTile) {
+    const int64_t jn = std::min(kDecodeTile, n - jt);
+    for_each_chunk([&](int64_t h, int64_t heads, size_t off) {
+      const float* qh[kMaxHeadsPerTask];
+      float* sh[kMaxHeadsPerTask];
+      for (int64_t g = 0; g < heads; ++g) {
+        qh[g] = qrow + (h + g) * hd;
+        sh[g] = scores + (h - h_begin + g) * s_stride + jt;
+      }
+      const uint8_t* k = k0 + static_cast<size_t>(jt) * stride + off;
+      const float* m = mrow ? mrow + jt : nullptr;
+      switch (heads) {
+        case 1: decode_scores<1, F16>(qh, k, stride, jn, hd, scale, m, sh); break;
+        case 2: decode_scores<2, F16>(qh, k, stride, jn, hd, scale, m, sh); break;
+        default: decode_scores<3, F16>(qh, k, stride, jn, hd, scale, m, sh); break;
+      }
+    });
+  }
+  for (int64_t h = h_begin; h < h_end; ++h) softmax_row(scores + (h - h_begin) * s_stride, n, n);
+  for (int64_t jt = 0; jt < n; jt += kDecodeTile) {
+    const int64_t jn = std::min(kDecodeTile, n - jt);
+    for_each_chunk([&](int64_t h, int64_t heads, size_t off) {
+      const float* ph[kMaxHeadsPerTask];
+      float* oh[kMaxHeadsPerTask];
+      for (int64_t g = 0; g < heads; ++g) {
+        ph[g] = scores + (h - h_begin + g) * s_stride + jt;
+        oh[g] = orow + (h + g) * hd;
+      }
+      const uint8_t* v = v0 + static_cast<size_t>(jt) * stride + off;
+      switch (heads) {
+        case 1: decode_values<1, F16>(ph, v, stride, jn, hd, jt > 0, oh); break;
+        case 2: decode_values<2, F16>(ph, v, stride, jn, hd, jt > 0, oh); break;
+        default: decode_values<3, F16>(ph, v, stride, jn, hd, jt > 0, oh); break;
+      }
+    });
+  }
+}
+#else
+constexpr bool kHaveSimdDecode = false;
+#endif
+
+// Few queries: per-query loops over the cache rows. A task is one query with all its heads when there
+// are enough queries to go round the threads (batched decoding), else one q head. Either way a head's
+// arithmetic is the same, so a sequence decoded alone and in a batch gets the same numbers.
 void attention_decode(Tensor* node, const AttnShape& s, Arena& arena, int n_threads) {
   const Tensor* q = node->src[0];
   const Tensor* k = node->src[1];
   const Tensor* v = node->src[2];
   const Tensor* mask = node->src[3];
   const int64_t group = s.n_head / s.n_head_kv;
-  const size_t per_thread = static_cast<size_t>(s.n_kv);
+  const bool f16 = k->type == DType::F16;
+  const bool simd = kHaveSimdDecode && s.head_dim % 8 == 0 && (f16 || k->type == DType::F32) && v->type == k->type;
+  const int64_t heads_per_task = simd && s.n_q >= 2 * n_threads ? s.n_head : 1;
+  const int64_t tasks_per_query = s.n_head / heads_per_task;
+  const size_t per_thread = static_cast<size_t>(s.n_kv * heads_per_task);
   float* work = arena.work(per_thread * static_cast<size_t>(std::max(1, n_threads)));
   const size_t kv_elem = type_traits(k->type).block_bytes;
-#pragma omp parallel for num_threads(n_threads) schedule(static) collapse(2)
-  for (int64_t t = 0; t < s.n_q; ++t) {
-    for (int64_t h = 0; h < s.n_head; ++h) {
-      const int tid = omp_get_thread_num();
-      float* scores = work + per_thread * static_cast<size_t>(tid);
-      const int64_t kvh = h / group;
-      const float* qh = reinterpret_cast<const float*>(static_cast<const uint8_t*>(q->data) + t * q->nb[1]) + h * s.head_dim;
-      const int64_t j0 = first_key(s, t);
-      const int64_t n = visible_keys(s, t) - j0;  // keys j0 .. j0 + n - 1, scores[0..n)
-      const float* mrow = mask ? reinterpret_cast<const float*>(static_cast<const uint8_t*>(mask->data) + t * mask->nb[1]) : nullptr;
-      const bool f16 = k->type == DType::F16;
+#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
+  for (int64_t task = 0; task < s.n_q * tasks_per_query; ++task) {
+    const int64_t t = task / tasks_per_query;
+    const int64_t h0 = task % tasks_per_query * heads_per_task;
+    float* scores = work + per_thread * static_cast<size_t>(omp_get_thread_num());
+    const int64_t j0 = first_key(s, t);
+    const int64_t n = visible_keys(s, t) - j0;  // keys j0 .. j0 + n - 1, scores[0..n)
+    const float* mrow = mask ? reinterpret_cast<const float*>(static_cast<const uint8_t*>(mask->data) + t * mask->nb[1]) + j0 : nullptr;
+    const float* qrow = reinterpret_cast<const float*>(static_cast<const uint8_t*>(q->data) + t * q->nb[1]);
+    float* orow = reinterpret_cast<float*>(static_cast<uint8_t*>(node->data) + t * node->nb[1]);
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+    if (simd) {
+      if (f16) {
+        decode_query<true>(h0, h0 + heads_per_task, group, qrow, cache_row(k, j0), cache_row(v, j0), k->nb[1], n, s.head_dim,
+                           s.scale, mrow, scores, s.n_kv, orow);
+      } else {
+        decode_query<false>(h0, h0 + heads_per_task, group, qrow, cache_row(k, j0), cache_row(v, j0), k->nb[1], n, s.head_dim,
+                            s.scale, mrow, scores, s.n_kv, orow);
+      }
+      continue;
+    }
+#endif
+    for (int64_t h = h0; h < h0 + heads_per_task; ++h) {  // the portable path: any head size and cache type
+      const size_t head_off = static_cast<size_t>(h / group * s.head_dim) * kv_elem;
+      const float* qh = qrow + h * s.head_dim;
       for (int64_t j = 0; j < n; ++j) {
-        const void* krow = cache_row(k, j0 + j) + static_cast<size_t>(kvh * s.head_dim) * kv_elem;
-        scores[j] = s.scale * dot_f32_row(qh, krow, f16, s.head_dim) + (mrow ? mrow[j0 + j] : 0.0f);
+        scores[j] = s.scale * dot_f32_row(qh, cache_row(k, j0 + j) + head_off, f16, s.head_dim) + (mrow ? mrow[j] : 0.0f);
       }
       softmax_row(scores, n, n);
-      float* out = reinterpret_cast<float*>(static_cast<uint8_t*>(node->data) + t * node->nb[1]) + h * s.head_dim;
+      float* out = orow + h * s.head_dim;
       std::fill(out, out + s.head_dim, 0.0f);
       for (int64_t j = 0; j < n; ++j) {
-        if (scores[j] == 0.0f) continue;
-        axpy_f32_row(out, scores[j], cache_row(v, j0 + j) + static_cast<size_t>(kvh * s.head_dim) * kv_elem, f16,
-                     s.head_dim);
+        if (scores[j] != 0.0f) axpy_f32_row(out, scores[j], cache_row(v, j0 + j) + head_off, f16, s.head_dim);
       }
     }
   }

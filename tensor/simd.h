@@ -42,6 +42,13 @@ inline float hsum256(__m256 v) {
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
 }
+
+// The lane sums of four accumulators, in one vector. Each sum pairs the lanes the same way whatever
+// the other three hold, so one result does not depend on its neighbours.
+inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
+  const __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+  return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+}
 #endif
 
 inline float vec_max(const float* x, int64_t n) {

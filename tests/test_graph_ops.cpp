@@ -197,12 +197,13 @@ TEST_P(OpsTest, MulMatLowRankShapes) {
   }
 }
 
-// Weight types x column counts on both sides of the matvec/gemm switch.
+// Weight types x column counts on every side of the matvec / row kernel / gemm switches (1, up to
+// 48, more); the odd N leaves the row kernel a lone last row.
 class MulMatTest : public ::testing::TestWithParam<std::tuple<DType, int64_t, int>> {};
 
 TEST_P(MulMatTest, MatchesDequantisedProduct) {
   const auto [type, T, threads] = GetParam();
-  const int64_t K = 96, N = 70;
+  const int64_t K = 96, N = 71;
   const auto wf = random_floats(K * N, 9), x = random_floats(K * T, 10);
   const size_t rb = row_bytes(type, K);
   std::vector<uint8_t> wq(rb * N);
@@ -227,7 +228,75 @@ TEST_P(MulMatTest, MatchesDequantisedProduct) {
 
 INSTANTIATE_TEST_SUITE_P(Types, MulMatTest,
                          ::testing::Combine(::testing::Values(DType::F32, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_1),
-                                            ::testing::Values<int64_t>(1, 3, 8, 41), ::testing::Values(1, 2)));
+                                            ::testing::Values<int64_t>(1, 2, 3, 8, 41, 49), ::testing::Values(1, 2)));
+
+// Batched decoding gives each sequence the numbers it gets alone (batch_decode.h): a column of a
+// product of up to 64 columns is bit-identical to the same column multiplied alone.
+TEST_P(OpsTest, MulMatColumnIsTheSameInAnyBatch) {
+  const int64_t K = 96, N = 37;
+  for (DType type : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_1}) {
+    const auto wf = random_floats(K * N, 21);
+    const size_t rb = row_bytes(type, K);
+    std::vector<uint8_t> wq(rb * N);
+    for (int64_t r = 0; r < N; ++r) quantize_row(type, wf.data() + r * K, wq.data() + r * rb, K);
+    for (int64_t T : {2, 5, 16, 64}) {
+      const auto x = random_floats(K * T, 22);
+      Graph g;
+      const auto batch = run(g, mul_mat(g, g.leaf(type, {K, N}, wq.data(), "w"), f32_input(g, x, K, T, "x")), GetParam());
+      for (int64_t t = 0; t < T; ++t) {
+        Graph g1;
+        const std::vector<float> xt(x.begin() + t * K, x.begin() + (t + 1) * K);
+        const auto alone = run(g1, mul_mat(g1, g1.leaf(type, {K, N}, wq.data(), "w"), f32_input(g1, xt, K, 1, "x")), GetParam());
+        for (int64_t r = 0; r < N; ++r) ASSERT_EQ(batch[t * N + r], alone[r]) << dtype_name(type) << " T " << T << " t " << t << " r " << r;
+      }
+    }
+  }
+}
+
+// The same for attention: five sequences in one cache, one query each (q_first), against each query
+// alone over its own rows.
+TEST_P(OpsTest, AttentionOfASequenceIsTheSameInAnyBatch) {
+  const int32_t hd = 16, n_head = 6, n_head_kv = 2, kv_width = hd * n_head_kv;
+  const std::vector<int32_t> first = {0, 40, 47, 150, 151}, last = {39, 46, 149, 150, 230};
+  const int32_t n_rows = 231, n_seq = 5;
+  const auto kf = random_floats(size_t(kv_width) * n_rows, 23), vf = random_floats(size_t(kv_width) * n_rows, 24);
+  const auto q = random_floats(size_t(hd) * n_head * n_seq, 25);
+  const size_t rb = row_bytes(DType::F16, kv_width);
+  std::vector<uint8_t> kc(rb * n_rows), vc(rb * n_rows);
+  for (int32_t j = 0; j < n_rows; ++j) {
+    quantize_row(DType::F16, kf.data() + j * kv_width, kc.data() + j * rb, kv_width);
+    quantize_row(DType::F16, vf.data() + j * kv_width, vc.data() + j * rb, kv_width);
+  }
+  AttentionParams p;
+  p.head_dim = hd;
+  p.n_head = n_head;
+  p.n_head_kv = n_head_kv;
+  p.n_kv = n_rows;
+  p.causal = false;
+  p.scale = 0.25f;
+  Graph g;
+  Tensor* rows = g.input(DType::I32, {n_seq}, "rows");
+  Tensor* firsts = g.input(DType::I32, {n_seq}, "first");
+  std::copy(last.begin(), last.end(), static_cast<int32_t*>(rows->data));
+  std::copy(first.begin(), first.end(), static_cast<int32_t*>(firsts->data));
+  const auto batch = run(g, attention(g, f32_input(g, q, hd * n_head, n_seq, "q"), g.leaf(DType::F16, {kv_width, n_rows}, kc.data(), "k"),
+                                      g.leaf(DType::F16, {kv_width, n_rows}, vc.data(), "v"), nullptr, p, rows, firsts),
+                         GetParam());
+  for (int32_t t = 0; t < n_seq; ++t) {
+    const int32_t n = last[size_t(t)] - first[size_t(t)] + 1;
+    AttentionParams pa = p;
+    pa.n_kv = n;
+    pa.causal = true;
+    pa.q_pos0 = n - 1;
+    Graph g1;
+    const std::vector<float> qt(q.begin() + size_t(t) * hd * n_head, q.begin() + size_t(t + 1) * hd * n_head);
+    const auto alone = run(g1, attention(g1, f32_input(g1, qt, hd * n_head, 1, "q"),
+                                         g1.leaf(DType::F16, {kv_width, n}, kc.data() + size_t(first[size_t(t)]) * rb, "k"),
+                                         g1.leaf(DType::F16, {kv_width, n}, vc.data() + size_t(first[size_t(t)]) * rb, "v"), nullptr, pa),
+                           GetParam());
+    for (int32_t e = 0; e < hd * n_head; ++e) ASSERT_EQ(batch[size_t(t) * hd * n_head + e], alone[size_t(e)]) << "sequence " << t << " element " << e;
+  }
+}
 
 TEST_P(OpsTest, RopeRotatesPairsByPositionTimesFrequency) {
   for (RopeMode mode : {RopeMode::NORM, RopeMode::NEOX}) {
