@@ -1,9 +1,8 @@
 // MUL_MAT: y = W x for a weight W [K, N] of any type and F32 activations x [K, T].
-// Up to 64 columns (decoding, alone or batched): each weight row dequantised once, into L1, and dotted
-// with every column, with the same arithmetic per column whatever their number. Without AVX2, or for
-// rows that are no whole number of 8 floats, few columns use the quantised matvec straight from W's
-// blocks. Many columns (prefill): the product is cut into tiles of (weight rows x tokens); each OpenMP task dequantises its weight rows
-// into a per-thread slab and multiplies with a single-threaded OpenBLAS sgemm. All parallelism is
+// One column (decoding): quantised matvec straight from W's blocks. Up to 64 columns (batched
+// decoding, short prefills): each weight row read once and dotted with every column, with the
+// matvec's arithmetic per column. Many columns (prefill): the product is cut into tiles of (weight
+// rows x tokens); each OpenMP task dequantises its weight rows into a per-thread slab and multiplies with a single-threaded OpenBLAS sgemm. All parallelism is
 // ours: Debian's OpenMP OpenBLAS does not detect nesting, and letting it start its own team next to
 // ours oversubscribes the cores (measured: 2 threads ran at half the speed of 1).
 #include <cblas.h>
@@ -13,67 +12,28 @@
 
 #include "tensor/kernels.h"
 #include "tensor/quant.h"
-#include "tensor/simd.h"
 
 namespace kvlink {
 
 namespace {
-constexpr int64_t kMinGemmColumns = 8;  // below this (without the row kernel), matvec per column
-#if defined(__AVX2__) && defined(__FMA__)
-constexpr int64_t kMaxRowColumns = 64;  // up to this, the row kernel: as fast as dequantise + sgemm at 16-32 columns
+constexpr int64_t kMinGemmColumns = 8;  // below this, never sgemm
+constexpr int64_t kMaxRowColumns = 64;  // up to this, the row kernel (as fast as dequantise + sgemm at 16-32 columns)
 
-// y[t, r] = W[r] . x[t] for columns t0..t0+C-1 and weight rows w0, w1 (already F32). Each column's
-// sum is the same whatever the other columns are: a column gets the same number in a batch of any
-// size as alone, which keeps batched decoding's answers those of decoding alone.
-template <int C>
-void dot_rows_columns(const float* w0, const float* w1, const float* x, int64_t K, int64_t t0, float* s0, float* s1) {
-  __m256 a0[4], a1[4];
-  for (int u = 0; u < 4; ++u) a0[u] = a1[u] = _mm256_setzero_ps();
-  for (int64_t i = 0; i < K; i += 8) {
-    const __m256 v0 = _mm256_loadu_ps(w0 + i), v1 = _mm256_loadu_ps(w1 + i);
-    for (int u = 0; u < C; ++u) {
-      const __m256 xv = _mm256_loadu_ps(x + (t0 + u) * K + i);
-      a0[u] = _mm256_fmadd_ps(v0, xv, a0[u]);
-      a1[u] = _mm256_fmadd_ps(v1, xv, a1[u]);
-    }
-  }
-  _mm_store_ps(s0, hsum4(a0[0], a0[1], a0[2], a0[3]));
-  _mm_store_ps(s1, hsum4(a1[0], a1[1], a1[2], a1[3]));
-}
-
-// y = W x for up to kMaxRowColumns columns: two weight rows at a time, dequantised into `bufs` (2K
-// floats per thread, in L1), against four columns at a time. An odd last row is paired with itself.
-void mul_mat_rows(const Tensor* w, const float* x, int64_t K, int64_t N, int64_t T, float* y, float* bufs, int n_threads) {
-  const bool f32 = w->type == DType::F32;
+// y = W x for 2..kMaxRowColumns columns: each weight row is read once and dotted with every column by
+// dot_row_columns, whose per-column arithmetic is dot_row's, so a column gets the number it gets
+// alone (the matvec path): batched decoding's answers are those of decoding alone.
+void mul_mat_rows(const Tensor* w, const float* x, int64_t K, int64_t N, int64_t T, float* y, int n_threads) {
+  const float* xs[kMaxRowColumns];
+  for (int64_t t = 0; t < T; ++t) xs[t] = x + t * K;
+  const auto* base = static_cast<const uint8_t*>(w->data);
 #pragma omp parallel for num_threads(n_threads) schedule(static) if (N >= 64)
-  for (int64_t r = 0; r < N; r += 2) {
-    const int64_t r1 = std::min(r + 1, N - 1);
-    const auto* base = static_cast<const uint8_t*>(w->data);
-    const float* w0 = reinterpret_cast<const float*>(base + static_cast<size_t>(r) * w->nb[1]);
-    const float* w1 = reinterpret_cast<const float*>(base + static_cast<size_t>(r1) * w->nb[1]);
-    if (!f32) {
-      float* buf = bufs + static_cast<size_t>(2 * K) * static_cast<size_t>(omp_get_thread_num());
-      dequantize_row(w->type, base + static_cast<size_t>(r) * w->nb[1], buf, K);
-      dequantize_row(w->type, base + static_cast<size_t>(r1) * w->nb[1], buf + K, K);
-      w0 = buf;
-      w1 = buf + K;
-    }
-    for (int64_t t = 0; t < T; t += 4) {
-      alignas(16) float s0[4], s1[4];
-      switch (std::min<int64_t>(4, T - t)) {
-        case 1: dot_rows_columns<1>(w0, w1, x, K, t, s0, s1); break;
-        case 2: dot_rows_columns<2>(w0, w1, x, K, t, s0, s1); break;
-        case 3: dot_rows_columns<3>(w0, w1, x, K, t, s0, s1); break;
-        default: dot_rows_columns<4>(w0, w1, x, K, t, s0, s1); break;
-      }
-      for (int64_t u = 0; u < std::min<int64_t>(4, T - t); ++u) {
-        y[(t + u) * N + r] = s0[u];
-        y[(t + u) * N + r1] = s1[u];
-      }
-    }
+  for (int64_t r = 0; r < N; ++r) {
+    float out[kMaxRowColumns];
+    dot_row_columns(w->type, base + static_cast<size_t>(r) * w->nb[1], xs, T, K, out);
+    for (int64_t t = 0; t < T; ++t) y[t * N + r] = out[t];
   }
 }
-#endif
+
 constexpr int64_t kTileRows = 128;      // weight rows per task
 constexpr int64_t kTileTokens = 512;    // tokens per task
 }  // namespace
@@ -87,12 +47,11 @@ void kernel_mul_mat(Tensor* node, Arena& arena, int n_threads) {
   const auto* xd = static_cast<const float*>(x->data);
   auto* yd = static_cast<float*>(node->data);
 
-#if defined(__AVX2__) && defined(__FMA__)
-  if (T <= kMaxRowColumns && K % 8 == 0) {
-    mul_mat_rows(w, xd, K, N, T, yd, arena.work(static_cast<size_t>(2 * K * n_threads)), n_threads);
+  if (T > 1 && T <= kMaxRowColumns) {
+    row_bytes(w->type, K);  // throws before the parallel loop unless K is a whole number of blocks
+    mul_mat_rows(w, xd, K, N, T, yd, n_threads);
     return;
   }
-#endif
   if (T < kMinGemmColumns) {
     for (int64_t t = 0; t < T; ++t) {
       matvec(w->type, w->data, w->nb[1], N, K, xd + t * K, yd + t * N, n_threads);

@@ -117,6 +117,66 @@ float dot_q8_0(const BlockQ8_0* b, const float* x, int64_t n_blocks) {
   return hsum(acc);
 }
 
+// dot_q4 and dot_q8_0 for C columns at once: each block is unpacked once, and each column's
+// arithmetic is exactly that of the one-column kernel, so a column gets the same number either way.
+template <bool kHasMin, int C>
+void dot_q4_columns(const uint8_t* row, size_t block_bytes, const float* const* x, int64_t n_blocks, float* out) {
+  __m256 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < n_blocks; ++k) {
+    const uint8_t* b = row + k * block_bytes;
+    float d, m;
+    q4_scales(b, kHasMin, &d, &m);
+    __m256 q[4];
+    unpack_q4(b + (kHasMin ? 4 : 2), q);
+    const __m256 vd = _mm256_set1_ps(d), vm = _mm256_set1_ps(m);
+    for (int c = 0; c < C; ++c) {
+      const float* xc = x[c] + k * kQK;
+      const __m256 x0 = _mm256_loadu_ps(xc), x1 = _mm256_loadu_ps(xc + 8), x2 = _mm256_loadu_ps(xc + 16),
+                   x3 = _mm256_loadu_ps(xc + 24);
+      __m256 qx = _mm256_mul_ps(q[0], x0);
+      qx = _mm256_fmadd_ps(q[1], x1, qx);
+      qx = _mm256_fmadd_ps(q[2], x2, qx);
+      qx = _mm256_fmadd_ps(q[3], x3, qx);
+      const __m256 xs = _mm256_add_ps(_mm256_add_ps(x0, x1), _mm256_add_ps(x2, x3));
+      acc[c] = _mm256_fmadd_ps(vd, qx, acc[c]);
+      acc[c] = _mm256_fmadd_ps(vm, xs, acc[c]);
+    }
+  }
+  for (int c = 0; c < C; ++c) out[c] = hsum(acc[c]);
+}
+
+template <int C>
+void dot_q8_0_columns(const BlockQ8_0* b, const float* const* x, int64_t n_blocks, float* out) {
+  __m256 acc[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < n_blocks; ++k) {
+    __m256 q[4];
+    unpack_q8(b[k].qs, q);
+    const __m256 vd = _mm256_set1_ps(fp16_to_fp32(b[k].d));
+    for (int c = 0; c < C; ++c) {
+      const float* xc = x[c] + k * kQK;
+      __m256 qx = _mm256_mul_ps(q[0], _mm256_loadu_ps(xc));
+      qx = _mm256_fmadd_ps(q[1], _mm256_loadu_ps(xc + 8), qx);
+      qx = _mm256_fmadd_ps(q[2], _mm256_loadu_ps(xc + 16), qx);
+      qx = _mm256_fmadd_ps(q[3], _mm256_loadu_ps(xc + 24), qx);
+      acc[c] = _mm256_fmadd_ps(vd, qx, acc[c]);
+    }
+  }
+  for (int c = 0; c < C; ++c) out[c] = hsum(acc[c]);
+}
+
+// Up to four columns of one row (Q4_0, Q4_1, Q8_0); false for other types.
+template <int C>
+bool dot_columns_of(DType type, const void* row, const float* const* x, int64_t n, float* out) {
+  switch (type) {
+    case DType::Q4_0: dot_q4_columns<false, C>(static_cast<const uint8_t*>(row), sizeof(BlockQ4_0), x, n / kQK, out); return true;
+    case DType::Q4_1: dot_q4_columns<true, C>(static_cast<const uint8_t*>(row), sizeof(BlockQ4_1), x, n / kQK, out); return true;
+    case DType::Q8_0: dot_q8_0_columns<C>(static_cast<const BlockQ8_0*>(row), x, n / kQK, out); return true;
+    default: return false;
+  }
+}
+
 void dequant_q4(const uint8_t* row, size_t block_bytes, bool has_min, float* y, int64_t n_blocks) {
   for (int64_t k = 0; k < n_blocks; ++k, y += kQK) {
     const uint8_t* b = row + k * block_bytes;
@@ -208,6 +268,20 @@ float dot_row(DType type, const void* row, const float* x, int64_t n) {
   }
 #endif
   return ref::dot_row(type, row, x, n);
+}
+
+void dot_row_columns(DType type, const void* row, const float* const* x, int64_t n_x, int64_t n, float* out) {
+  row_bytes(type, n);  // throws unless n is a whole number of blocks
+  int64_t c = 0;
+#if KVLINK_QUANT_AVX2
+  for (; c + 4 <= n_x; c += 4) {
+    if (!dot_columns_of<4>(type, row, x + c, n, out + c)) break;
+  }
+  for (; c < n_x; ++c) {
+    if (!dot_columns_of<1>(type, row, x + c, n, out + c)) break;
+  }
+#endif
+  for (; c < n_x; ++c) out[c] = dot_row(type, row, x[c], n);
 }
 
 void matvec(DType type, const void* w, size_t row_stride, int64_t n_rows, int64_t n_cols, const float* x, float* y,

@@ -28,6 +28,9 @@ void dequantize_row(DType type, const void* src, float* dst, int64_t n);
 void quantize_row(DType type, const float* src, void* dst, int64_t n);
 // Dot product of one row of `type` with an F32 vector of n elements.
 float dot_row(DType type, const void* row, const float* x, int64_t n);
+// out[c] = dot_row(type, row, x[c], n) for c < n_x, bit for bit, with the row's blocks unpacked once
+// for several columns where the type has a kernel for it (Q4_0, Q4_1, Q8_0).
+void dot_row_columns(DType type, const void* row, const float* const* x, int64_t n_x, int64_t n, float* out);
 
 // y[r] = dot(row r of w, x) for r in [0, n_rows); rows are `row_stride` bytes apart. Parallel over
 // rows with OpenMP (n_threads <= 0: OpenMP default).
