@@ -64,9 +64,8 @@ def line_work(p, m):
             "attn_pre": attn_pre, "attn_dec": m["attn"] * rows_read, "kv_bytes": m["kv_bytes"] * rows_read}
 
 
-def line_flops(p, m):
-    """FLOPs of one prediction line: its prefill (what it computed) and its decoding."""
-    w = line_work(p, m)
+def flops(w):
+    """FLOPs of a line_work result: its prefill (what it computed) and its decoding."""
     return w.get("linear", 0.0) + w.get("attn_pre", 0.0) + w.get("attn_dec", 0.0)
 
 
@@ -99,8 +98,9 @@ def main():
             s = p["dataset"]
             examples[s].add(p["id"])
             key = "modes: " + p["mode"] if folder == "modes" else folder + ": kvlink"
-            parts[s][key] += line_flops(p, m)
-            for k, v in line_work(p, m).items():
+            w = line_work(p, m)
+            parts[s][key] += flops(w)
+            for k, v in w.items():
                 kinds[s][k] += v
             if p["mode"] in ("kvlink", "reencode", "noshift") and not p.get("shared_with"):
                 docs[(s, p["id"])] = p["tokens_reused"]

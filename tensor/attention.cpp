@@ -10,6 +10,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "tensor/error.h"
@@ -112,8 +113,6 @@ void decode_scores(const float* const* q, const uint8_t* k0, size_t stride, int6
   }
 }
 
-// out[g][i0 .. i0 + 8C) = sum_j p[g][j] v_j over keys j < n, keys in order, the G heads sharing each
-// converted V chunk.
 // out[g][i0 .. i0 + 8C) (+)= sum_j p[g][j] v_j over keys j < n, keys in order, the G heads sharing each
 // converted V chunk.
 template <int G, int C, bool F16>
@@ -146,6 +145,17 @@ void decode_values(const float* const* p, const uint8_t* v0, size_t stride, int6
   for (; i0 < hd; i0 += 8) decode_weighted_sum<G, 1, F16>(p, v0, stride, n, i0, add, out);
 }
 
+// fn(std::integral_constant<int, G>) for G = heads (1..kMaxHeadsPerTask): the kernels' head count as
+// a compile-time constant.
+template <typename Fn>
+void with_head_count(int64_t heads, Fn&& fn) {
+  switch (heads) {
+    case 1: return fn(std::integral_constant<int, 1>{});
+    case 2: return fn(std::integral_constant<int, 2>{});
+    default: return fn(std::integral_constant<int, kMaxHeadsPerTask>{});
+  }
+}
+
 // Heads h_begin..h_end-1 of one query over its n keys (cache rows from k0/v0 on). Keys go in tiles of
 // kDecodeTile rows, and within a tile every kv head in the range takes its turn, so a row is read from
 // memory once for all of them; each kv head's q heads go through the kernels above together, up to
@@ -175,11 +185,7 @@ void decode_query(int64_t h_begin, int64_t h_end, int64_t group, const float* qr
       }
       const uint8_t* k = k0 + static_cast<size_t>(jt) * stride + off;
       const float* m = mrow ? mrow + jt : nullptr;
-      switch (heads) {
-        case 1: decode_scores<1, F16>(qh, k, stride, jn, hd, scale, m, sh); break;
-        case 2: decode_scores<2, F16>(qh, k, stride, jn, hd, scale, m, sh); break;
-        default: decode_scores<3, F16>(qh, k, stride, jn, hd, scale, m, sh); break;
-      }
+      with_head_count(heads, [&](auto G) { decode_scores<G, F16>(qh, k, stride, jn, hd, scale, m, sh); });
     });
   }
   for (int64_t h = h_begin; h < h_end; ++h) softmax_row(scores + (h - h_begin) * s_stride, n, n);
@@ -193,11 +199,7 @@ void decode_query(int64_t h_begin, int64_t h_end, int64_t group, const float* qr
         oh[g] = orow + (h + g) * hd;
       }
       const uint8_t* v = v0 + static_cast<size_t>(jt) * stride + off;
-      switch (heads) {
-        case 1: decode_values<1, F16>(ph, v, stride, jn, hd, jt > 0, oh); break;
-        case 2: decode_values<2, F16>(ph, v, stride, jn, hd, jt > 0, oh); break;
-        default: decode_values<3, F16>(ph, v, stride, jn, hd, jt > 0, oh); break;
-      }
+      with_head_count(heads, [&](auto G) { decode_values<G, F16>(ph, v, stride, jn, hd, jt > 0, oh); });
     });
   }
 }

@@ -2,9 +2,10 @@
 // One column (decoding): quantised matvec straight from W's blocks. Up to 64 columns (batched
 // decoding, short prefills): each weight row read once and dotted with every column, with the
 // matvec's arithmetic per column. Many columns (prefill): the product is cut into tiles of (weight
-// rows x tokens); each OpenMP task dequantises its weight rows into a per-thread slab and multiplies with a single-threaded OpenBLAS sgemm. All parallelism is
-// ours: Debian's OpenMP OpenBLAS does not detect nesting, and letting it start its own team next to
-// ours oversubscribes the cores (measured: 2 threads ran at half the speed of 1).
+// rows x tokens); each OpenMP task dequantises its weight rows into a per-thread slab and multiplies
+// with a single-threaded OpenBLAS sgemm. All parallelism is ours: Debian's OpenMP OpenBLAS does not
+// detect nesting, and letting it start its own team next to ours oversubscribes the cores (measured:
+// 2 threads ran at half the speed of 1).
 #include <cblas.h>
 #include <omp.h>
 
@@ -16,7 +17,6 @@
 namespace kvlink {
 
 namespace {
-constexpr int64_t kMinGemmColumns = 8;  // below this, never sgemm
 constexpr int64_t kMaxRowColumns = 64;  // up to this, the row kernel (as fast as dequantise + sgemm at 16-32 columns)
 
 // y = W x for 2..kMaxRowColumns columns: each weight row is read once and dotted with every column by
@@ -47,15 +47,13 @@ void kernel_mul_mat(Tensor* node, Arena& arena, int n_threads) {
   const auto* xd = static_cast<const float*>(x->data);
   auto* yd = static_cast<float*>(node->data);
 
-  if (T > 1 && T <= kMaxRowColumns) {
-    row_bytes(w->type, K);  // throws before the parallel loop unless K is a whole number of blocks
-    mul_mat_rows(w, xd, K, N, T, yd, n_threads);
+  if (T <= 1) {
+    if (T == 1) matvec(w->type, w->data, w->nb[1], N, K, xd, yd, n_threads);
     return;
   }
-  if (T < kMinGemmColumns) {
-    for (int64_t t = 0; t < T; ++t) {
-      matvec(w->type, w->data, w->nb[1], N, K, xd + t * K, yd + t * N, n_threads);
-    }
+  if (T <= kMaxRowColumns) {
+    row_bytes(w->type, K);  // throws before the parallel loop unless K is a whole number of blocks
+    mul_mat_rows(w, xd, K, N, T, yd, n_threads);
     return;
   }
   openblas_set_num_threads(1);

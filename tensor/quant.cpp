@@ -80,45 +80,10 @@ inline void q4_scales(const uint8_t* block, bool has_min, float* d, float* m) {
   *m = has_min ? fp16_to_fp32(mh) : -8.0f * *d;
 }
 
-// Per block: sum_i (d q_i + m) x_i = d * sum q_i x_i + m * sum x_i (Q4_0: m = -8 d).
-template <bool kHasMin>
-float dot_q4(const uint8_t* row, size_t block_bytes, const float* x, int64_t n_blocks) {
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t k = 0; k < n_blocks; ++k, x += kQK) {
-    const uint8_t* b = row + k * block_bytes;
-    float d, m;
-    q4_scales(b, kHasMin, &d, &m);
-    __m256 q[4];
-    unpack_q4(b + (kHasMin ? 4 : 2), q);
-    const __m256 x0 = _mm256_loadu_ps(x), x1 = _mm256_loadu_ps(x + 8), x2 = _mm256_loadu_ps(x + 16),
-                 x3 = _mm256_loadu_ps(x + 24);
-    __m256 qx = _mm256_mul_ps(q[0], x0);
-    qx = _mm256_fmadd_ps(q[1], x1, qx);
-    qx = _mm256_fmadd_ps(q[2], x2, qx);
-    qx = _mm256_fmadd_ps(q[3], x3, qx);
-    const __m256 xs = _mm256_add_ps(_mm256_add_ps(x0, x1), _mm256_add_ps(x2, x3));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), qx, acc);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(m), xs, acc);
-  }
-  return hsum(acc);
-}
-
-float dot_q8_0(const BlockQ8_0* b, const float* x, int64_t n_blocks) {
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t k = 0; k < n_blocks; ++k, x += kQK) {
-    __m256 q[4];
-    unpack_q8(b[k].qs, q);
-    __m256 qx = _mm256_mul_ps(q[0], _mm256_loadu_ps(x));
-    qx = _mm256_fmadd_ps(q[1], _mm256_loadu_ps(x + 8), qx);
-    qx = _mm256_fmadd_ps(q[2], _mm256_loadu_ps(x + 16), qx);
-    qx = _mm256_fmadd_ps(q[3], _mm256_loadu_ps(x + 24), qx);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16_to_fp32(b[k].d)), qx, acc);
-  }
-  return hsum(acc);
-}
-
-// dot_q4 and dot_q8_0 for C columns at once: each block is unpacked once, and each column's
-// arithmetic is exactly that of the one-column kernel, so a column gets the same number either way.
+// Dot products of one Q4_0/Q4_1 row with C columns: each block is unpacked once for all of them. Per
+// block: sum_i (d q_i + m) x_i = d * sum q_i x_i + m * sum x_i (Q4_0: m = -8 d). A column's arithmetic
+// does not depend on C, and the one-column dot (dot_q4) is C = 1, so a column gets the same number in
+// a batched product as alone.
 template <bool kHasMin, int C>
 void dot_q4_columns(const uint8_t* row, size_t block_bytes, const float* const* x, int64_t n_blocks, float* out) {
   __m256 acc[C];
@@ -146,6 +111,7 @@ void dot_q4_columns(const uint8_t* row, size_t block_bytes, const float* const* 
   for (int c = 0; c < C; ++c) out[c] = hsum(acc[c]);
 }
 
+// The same for Q8_0 (x = d q).
 template <int C>
 void dot_q8_0_columns(const BlockQ8_0* b, const float* const* x, int64_t n_blocks, float* out) {
   __m256 acc[C];
@@ -166,14 +132,28 @@ void dot_q8_0_columns(const BlockQ8_0* b, const float* const* x, int64_t n_block
   for (int c = 0; c < C; ++c) out[c] = hsum(acc[c]);
 }
 
-// Up to four columns of one row (Q4_0, Q4_1, Q8_0); false for other types.
+template <bool kHasMin>
+float dot_q4(const uint8_t* row, size_t block_bytes, const float* x, int64_t n_blocks) {
+  float out;
+  dot_q4_columns<kHasMin, 1>(row, block_bytes, &x, n_blocks, &out);
+  return out;
+}
+
+float dot_q8_0(const BlockQ8_0* b, const float* x, int64_t n_blocks) {
+  float out;
+  dot_q8_0_columns<1>(b, &x, n_blocks, &out);
+  return out;
+}
+
+bool has_columns_kernel(DType type) { return type == DType::Q4_0 || type == DType::Q4_1 || type == DType::Q8_0; }
+
+// C columns of one row of a type with a columns kernel (has_columns_kernel).
 template <int C>
-bool dot_columns_of(DType type, const void* row, const float* const* x, int64_t n, float* out) {
+void dot_columns_of(DType type, const void* row, const float* const* x, int64_t n, float* out) {
   switch (type) {
-    case DType::Q4_0: dot_q4_columns<false, C>(static_cast<const uint8_t*>(row), sizeof(BlockQ4_0), x, n / kQK, out); return true;
-    case DType::Q4_1: dot_q4_columns<true, C>(static_cast<const uint8_t*>(row), sizeof(BlockQ4_1), x, n / kQK, out); return true;
-    case DType::Q8_0: dot_q8_0_columns<C>(static_cast<const BlockQ8_0*>(row), x, n / kQK, out); return true;
-    default: return false;
+    case DType::Q4_0: return dot_q4_columns<false, C>(static_cast<const uint8_t*>(row), sizeof(BlockQ4_0), x, n / kQK, out);
+    case DType::Q4_1: return dot_q4_columns<true, C>(static_cast<const uint8_t*>(row), sizeof(BlockQ4_1), x, n / kQK, out);
+    default: return dot_q8_0_columns<C>(static_cast<const BlockQ8_0*>(row), x, n / kQK, out);
   }
 }
 
@@ -272,16 +252,15 @@ float dot_row(DType type, const void* row, const float* x, int64_t n) {
 
 void dot_row_columns(DType type, const void* row, const float* const* x, int64_t n_x, int64_t n, float* out) {
   row_bytes(type, n);  // throws unless n is a whole number of blocks
-  int64_t c = 0;
 #if KVLINK_QUANT_AVX2
-  for (; c + 4 <= n_x; c += 4) {
-    if (!dot_columns_of<4>(type, row, x + c, n, out + c)) break;
-  }
-  for (; c < n_x; ++c) {
-    if (!dot_columns_of<1>(type, row, x + c, n, out + c)) break;
+  if (has_columns_kernel(type)) {
+    int64_t c = 0;
+    for (; c + 4 <= n_x; c += 4) dot_columns_of<4>(type, row, x + c, n, out + c);
+    for (; c < n_x; ++c) dot_columns_of<1>(type, row, x + c, n, out + c);
+    return;
   }
 #endif
-  for (; c < n_x; ++c) out[c] = dot_row(type, row, x[c], n);
+  for (int64_t c = 0; c < n_x; ++c) out[c] = dot_row(type, row, x[c], n);
 }
 
 void matvec(DType type, const void* w, size_t row_stride, int64_t n_rows, int64_t n_cols, const float* x, float* y,
