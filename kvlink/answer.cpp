@@ -12,7 +12,9 @@ PromptLayout answer_layout(const Model& model, const std::vector<ChunkText>& chu
   if (question.empty()) throw Error("the question is empty");
   PromptOptions po;
   if (!options.system_prompt.empty()) po.system_prompt = options.system_prompt;
-  if (options.prefill.mode == ReuseMode::KVLINK) po.link_ids = link_ids_for(options.links, chunks.size());
+  if (takes_link_tokens(options.prefill.mode, options.links.requested)) {
+    po.link_ids = link_ids_for(options.links, chunks.size());
+  }
   return build_prompt_layout(model, chunks, question, po);
 }
 
@@ -53,6 +55,9 @@ AnswerResult answer_prefill(Context& ctx, CacheStore* store, const std::vector<C
   if (uses_caches(options.prefill.mode)) {
     if (!store) throw Error("mode " + std::string(reuse_mode_name(options.prefill.mode)) + " needs a cache directory");
     const auto t1 = Clock::now();
+    // prefix and ape read chunk caches encoded after the opening; the opening itself is plain.
+    const std::vector<TokenId> no_prefix;
+    const std::vector<TokenId>& prefix = prefix_conditioned(options.prefill.mode) ? layout.opening : no_prefix;
     if (!layout.opening.empty()) {
       const int32_t encoded = store->stats().encoded;
       opening = store->get(layout.opening);
@@ -60,7 +65,7 @@ AnswerResult answer_prefill(Context& ctx, CacheStore* store, const std::vector<C
     }
     const CacheStoreStats before = store->stats();
     for (const auto& chunk : layout.chunks) {
-      files.push_back(store->get(chunk));
+      files.push_back(store->get(chunk, prefix));
       caches.push_back(files.back().get());
     }
     r.caches_hit = store->stats().hits - before.hits;

@@ -20,7 +20,7 @@ namespace kvlink {
 
 struct AnswerOptions {
   PrefillOptions prefill;
-  LinkConfig links;           // used in kvlink mode only
+  LinkConfig links;           // kvlink mode; prefix and epic when requested (takes_link_tokens)
   std::string system_prompt;  // "" keeps PromptOptions' default
   int32_t n_predict = 256;
   SamplerParams sampling;
@@ -54,7 +54,8 @@ AnswerResult answer_prefill(Context& ctx, CacheStore* store, const std::vector<C
 // How an answer is decoded: its token budget, sampling, and the link tokens it may never produce.
 GenerateOptions answer_generate_options(const AnswerOptions& options);
 
-// The layout answer_question renders (tokens identical in every mode; link tokens only in kvlink).
+// The layout answer_question renders (tokens identical in every mode; link tokens where
+// takes_link_tokens says).
 PromptLayout answer_layout(const Model& model, const std::vector<ChunkText>& chunks, const std::string& question,
                            const AnswerOptions& options);
 

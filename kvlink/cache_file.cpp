@@ -60,6 +60,19 @@ std::string chunk_cache_key(uint64_t model_fingerprint, const std::vector<TokenI
   return hex64(h);
 }
 
+uint64_t conditioned_fingerprint(uint64_t model_fingerprint, const std::vector<TokenId>& prefix) {
+  if (prefix.empty()) return model_fingerprint;
+  static constexpr char kTag[] = "kvlink-prefix-conditioned";
+  XXH3_state_t* st = XXH3_createState();
+  XXH3_64bits_reset(st);
+  XXH3_64bits_update(st, &model_fingerprint, sizeof model_fingerprint);
+  XXH3_64bits_update(st, kTag, sizeof kTag);
+  XXH3_64bits_update(st, prefix.data(), prefix.size() * sizeof(TokenId));
+  const uint64_t h = XXH3_64bits_digest(st);
+  XXH3_freeState(st);
+  return h;
+}
+
 void write_chunk_cache(const std::string& path, uint64_t model_fingerprint, const CacheGeometry& g, DType kv_type,
                        const ChunkKV& kv) {
   if (!storable(kv_type)) throw Error(std::string("cache element type must be f32, f16, q8_0 or q4_0, not ") + dtype_name(kv_type));

@@ -30,6 +30,12 @@ struct CacheGeometry {
 // Content address of a chunk's cache: XXH3 of (model fingerprint, format version, token ids).
 std::string chunk_cache_key(uint64_t model_fingerprint, const std::vector<TokenId>& tokens);
 
+// The fingerprint a chunk cache is keyed and stamped with when the chunk was encoded after `prefix`
+// (modes prefix and ape: after the prompt's opening) instead of alone: XXH3 of (model fingerprint,
+// a tag, the prefix's token ids). An empty prefix gives the model fingerprint itself, so plain caches
+// and prefix-conditioned ones never share a key, and neither validates as the other.
+uint64_t conditioned_fingerprint(uint64_t model_fingerprint, const std::vector<TokenId>& prefix);
+
 // What one chunk's encoding produced, as F32 rows: per layer, n_tokens rows of geometry.width()
 // values for K (already rotated to local positions 0..n-1) and for V.
 struct ChunkKV {

@@ -43,17 +43,20 @@ CacheStore::CacheStore(const Model& model, std::string dir, DType kv_type, int n
   if (ec || !fs::is_directory(dir_)) throw Error("cannot create the cache directory '" + dir_ + "'");
 }
 
-std::string CacheStore::key(const std::vector<TokenId>& tokens) const { return chunk_cache_key(fingerprint_, tokens); }
+std::string CacheStore::key(const std::vector<TokenId>& tokens, const std::vector<TokenId>& prefix) const {
+  return chunk_cache_key(conditioned_fingerprint(fingerprint_, prefix), tokens);
+}
 
 std::string CacheStore::path_of(const std::string& key, DType type) const {
   return (fs::path(dir_) / (key + "." + cache_type_name(type) + ".kvc")).string();
 }
 
-std::shared_ptr<const ChunkCacheFile> CacheStore::try_open(const std::string& path, const std::vector<TokenId>& tokens) {
+std::shared_ptr<const ChunkCacheFile> CacheStore::try_open(const std::string& path, const std::vector<TokenId>& tokens,
+                                                           uint64_t fp) {
   std::error_code ec;
   if (!fs::exists(path, ec)) return nullptr;
   try {
-    auto file = std::make_shared<const ChunkCacheFile>(ChunkCacheFile::open(path, fingerprint_, geometry_));
+    auto file = std::make_shared<const ChunkCacheFile>(ChunkCacheFile::open(path, fp, geometry_));
     if (file->tokens() != tokens) throw Error(path + ": holds other tokens than its key's chunk");
     if (file->kv_type() != kv_type_) throw Error(path + ": element type differs from its name");
     return file;
@@ -64,7 +67,7 @@ std::shared_ptr<const ChunkCacheFile> CacheStore::try_open(const std::string& pa
   }
 }
 
-bool CacheStore::read_finer_sibling(const std::string& key, const std::vector<TokenId>& tokens, ChunkKV* kv) {
+bool CacheStore::read_finer_sibling(const std::string& key, const std::vector<TokenId>& tokens, uint64_t fp, ChunkKV* kv) {
   std::vector<DType> finer;
   if (kv_type_ != DType::F32) finer.push_back(DType::F32);
   if (kv_type_ == DType::Q8_0 || kv_type_ == DType::Q4_0) finer.push_back(DType::F16);
@@ -73,7 +76,7 @@ bool CacheStore::read_finer_sibling(const std::string& key, const std::vector<To
     std::error_code ec;
     if (!fs::exists(path, ec)) continue;
     try {
-      const ChunkCacheFile file = ChunkCacheFile::open(path, fingerprint_, geometry_);
+      const ChunkCacheFile file = ChunkCacheFile::open(path, fp, geometry_);
       if (file.tokens() != tokens || file.kv_type() != type) continue;
       const int64_t width = geometry_.width();
       const size_t n = static_cast<size_t>(file.n_tokens());
@@ -96,13 +99,15 @@ bool CacheStore::read_finer_sibling(const std::string& key, const std::vector<To
 }
 
 std::shared_ptr<const ChunkCacheFile> CacheStore::encode_and_write(const std::string& path,
-                                                                   const std::vector<TokenId>& tokens) {
+                                                                   const std::vector<TokenId>& tokens,
+                                                                   const std::vector<TokenId>& prefix) {
   const auto t0 = Clock::now();
+  const uint64_t fp = conditioned_fingerprint(fingerprint_, prefix);
   ChunkKV kv;
-  const bool derived = read_finer_sibling(key(tokens), tokens, &kv);
-  if (!derived) kv = encode_chunk(model_, tokens, n_threads_);
-  write_chunk_cache(path, fingerprint_, geometry_, kv_type_, kv);
-  auto file = std::make_shared<const ChunkCacheFile>(ChunkCacheFile::open(path, fingerprint_, geometry_));
+  const bool derived = read_finer_sibling(key(tokens, prefix), tokens, fp, &kv);
+  if (!derived) kv = encode_chunk_after(model_, prefix, tokens, n_threads_);
+  write_chunk_cache(path, fp, geometry_, kv_type_, kv);
+  auto file = std::make_shared<const ChunkCacheFile>(ChunkCacheFile::open(path, fp, geometry_));
   if (derived) {
     ++stats_.derived;
   } else {
@@ -114,19 +119,20 @@ std::shared_ptr<const ChunkCacheFile> CacheStore::encode_and_write(const std::st
   return file;
 }
 
-std::shared_ptr<const ChunkCacheFile> CacheStore::get(const std::vector<TokenId>& tokens) {
+std::shared_ptr<const ChunkCacheFile> CacheStore::get(const std::vector<TokenId>& tokens,
+                                                      const std::vector<TokenId>& prefix) {
   if (tokens.empty()) throw Error("cannot cache an empty chunk");
-  const std::string path = path_of(key(tokens));
-  if (auto file = try_open(path, tokens)) {
+  const std::string path = path_of(key(tokens, prefix));
+  if (auto file = try_open(path, tokens, conditioned_fingerprint(fingerprint_, prefix))) {
     ++stats_.hits;
     return file;
   }
-  return encode_and_write(path, tokens);
+  return encode_and_write(path, tokens, prefix);
 }
 
-bool CacheStore::ensure(const std::vector<TokenId>& tokens) {
+bool CacheStore::ensure(const std::vector<TokenId>& tokens, const std::vector<TokenId>& prefix) {
   const int32_t before = stats_.encoded + stats_.derived;
-  get(tokens);
+  get(tokens, prefix);
   return stats_.encoded + stats_.derived != before;
 }
 

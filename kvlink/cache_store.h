@@ -40,23 +40,26 @@ class CacheStore {
   const std::string& dir() const { return dir_; }
   DType kv_type() const { return kv_type_; }
   uint64_t fingerprint() const { return fingerprint_; }
-  std::string key(const std::vector<TokenId>& tokens) const;
+  // `prefix` (modes prefix and ape): the chunk is encoded after these tokens (chunk_encoder.h), and
+  // keyed and stamped with conditioned_fingerprint(model, prefix); empty: encoded alone.
+  std::string key(const std::vector<TokenId>& tokens, const std::vector<TokenId>& prefix = {}) const;
   std::string path_of(const std::string& key) const { return path_of(key, kv_type_); }  // <dir>/<key>.<type>.kvc
   std::string path_of(const std::string& key, DType type) const;
 
   // The chunk's cache, validated; encoded and written first when missing or rejected.
-  std::shared_ptr<const ChunkCacheFile> get(const std::vector<TokenId>& tokens);
+  std::shared_ptr<const ChunkCacheFile> get(const std::vector<TokenId>& tokens, const std::vector<TokenId>& prefix = {});
   // Makes sure a valid cache exists; true when it had to be made (encoded or derived).
-  bool ensure(const std::vector<TokenId>& tokens);
+  bool ensure(const std::vector<TokenId>& tokens, const std::vector<TokenId>& prefix = {});
 
   const CacheStoreStats& stats() const { return stats_; }
   void reset_stats() { stats_ = {}; }
 
  private:
-  std::shared_ptr<const ChunkCacheFile> try_open(const std::string& path, const std::vector<TokenId>& tokens);
-  std::shared_ptr<const ChunkCacheFile> encode_and_write(const std::string& path, const std::vector<TokenId>& tokens);
+  std::shared_ptr<const ChunkCacheFile> try_open(const std::string& path, const std::vector<TokenId>& tokens, uint64_t fp);
+  std::shared_ptr<const ChunkCacheFile> encode_and_write(const std::string& path, const std::vector<TokenId>& tokens,
+                                                         const std::vector<TokenId>& prefix);
   // The chunk's rows as F32 from a valid cache of a finer type than kv_type_, if the directory has one.
-  bool read_finer_sibling(const std::string& key, const std::vector<TokenId>& tokens, ChunkKV* kv);
+  bool read_finer_sibling(const std::string& key, const std::vector<TokenId>& tokens, uint64_t fp, ChunkKV* kv);
 
   const Model& model_;
   std::string dir_;

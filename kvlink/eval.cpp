@@ -115,6 +115,9 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// An output directory holds one run's settings. Settings that a later version of the tool added (keys
+// the stored config lacks) belong to modes an older run could not have answered, so they are added to
+// the stored config instead of refusing the directory; any other difference is refused.
 void check_config(const std::string& path, const json& config) {
   std::ifstream in(path);
   if (in) {
@@ -124,11 +127,17 @@ void check_config(const std::string& path, const json& config) {
     } catch (const json::exception&) {
       throw Error(path + ": malformed; remove it or use another --out");
     }
+    bool added = false;
+    for (const auto& [key, value] : config.items()) {
+      if (old.contains(key)) continue;
+      old[key] = value;
+      added = true;
+    }
     if (old != config) {
       throw Error(path + ": this output directory holds a run with other settings (model, cache type, link tokens, "
-                         "tokens, recompute ratio); use another --out");
+                         "tokens, recompute ratio, ape or epic parameters); use another --out");
     }
-    return;
+    if (!added) return;
   }
   const std::string text = config.dump(1) + "\n";
   write_file_atomic(path, text.data(), text.size());
@@ -237,7 +246,10 @@ EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbac
               {"kv_type", cache_type_name(o.kv_type)},
               {"link_tokens", o.link_tokens},
               {"n_predict", o.n_predict},
-              {"recompute_ratio", o.recompute_ratio}};
+              {"recompute_ratio", o.recompute_ratio},
+              {"ape_temperature", o.ape_temperature},
+              {"ape_scale", o.ape_scale},
+              {"epic_tokens", o.epic_tokens}};
   // Only with an adapter, so that the output directories of base-model runs keep their settings.
   if (model.adapter) config["adapter"] = model.adapter->file.path();
   check_config((fs::path(o.out_dir) / "config.json").string(), config);
@@ -278,8 +290,16 @@ EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbac
   AnswerOptions ao;
   ao.n_predict = o.n_predict;
   ao.prefill.recompute_ratio = o.recompute_ratio;
+  ao.prefill.ape_temperature = o.ape_temperature;
+  ao.prefill.ape_scale = o.ape_scale;
+  ao.prefill.epic_tokens = o.epic_tokens;
+  check_prefill_options(ao.prefill);
   ao.links = resolve_link_config(model, o.link_tokens, 20);
-  if (any_reuse && model.has_chat_template) store.ensure(opening_tokens(model, PromptOptions{}.system_prompt));
+  const std::vector<TokenId> opening =
+      model.has_chat_template ? opening_tokens(model, PromptOptions{}.system_prompt) : std::vector<TokenId>{};
+  if (any_reuse && !opening.empty()) store.ensure(opening);
+  const bool any_plain = std::any_of(o.modes.begin(), o.modes.end(), [](ReuseMode m) { return uses_caches(m) && !prefix_conditioned(m); });
+  const bool any_prefixed = std::any_of(o.modes.begin(), o.modes.end(), prefix_conditioned);
   // Without link tokens, kvlink runs exactly reencode's computation (same tokens, rows and forward):
   // whichever of the two comes second takes the first one's line instead of computing it again.
   const bool kvlink_is_reencode = ao.links.per_doc == 0;
@@ -388,7 +408,11 @@ EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbac
                         " > context " + std::to_string(n_ctx) + ")");
           }
           if (any_reuse && !prepared) {  // the documents' caches exist before any timed query, as after precompute
-            for (const ChunkText& d : docs) store.ensure(chunk_tokens(model, d));
+            for (const ChunkText& d : docs) {
+              const std::vector<TokenId> tokens = chunk_tokens(model, d);
+              if (any_plain) store.ensure(tokens);
+              if (any_prefixed) store.ensure(tokens, opening);
+            }
             prepared = true;
           }
         } catch (const Error& e) {

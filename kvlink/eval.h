@@ -43,6 +43,9 @@ struct EvalOptions {
   std::string out_dir;
   int32_t n_predict = 200;
   double recompute_ratio = 0.15;
+  float ape_temperature = kDefaultApeTemperature;
+  float ape_scale = kDefaultApeScale;
+  int32_t epic_tokens = kDefaultEpicTokens;
   int n_threads = 1;
   int parallel = 16;                 // answers decoded together (batched decoding); 1: each alone
 };

@@ -46,6 +46,7 @@ LinkConfig resolve_link_config(const Model& model, int32_t requested, int32_t ma
       throw Error("--link-tokens " + std::to_string(requested) + ": the model was trained with " +
                   std::to_string(own.per_doc) + " link tokens per document");
     }
+    own.requested = true;
     return own;
   }
   const int64_t needed = static_cast<int64_t>(requested) * max_docs;
@@ -53,6 +54,7 @@ LinkConfig resolve_link_config(const Model& model, int32_t requested, int32_t ma
   LinkConfig c;
   c.per_doc = requested;
   c.max_docs = max_docs;
+  c.requested = true;
   for (int64_t i = 0; i < needed; ++i) c.ids.push_back(static_cast<TokenId>(model.hp.n_vocab - 1 - i));
   return c;
 }

@@ -22,6 +22,7 @@ struct LinkConfig {
   int32_t max_docs = 0;       // S: chunk slots with ids of their own
   std::vector<TokenId> ids;   // S * K ids, slot-major: slot i, link o -> ids[i * K + o]
   bool trained = false;       // ids from the model's metadata (false: none or placeholders)
+  bool requested = false;     // asked for with --link-tokens K > 0 (prefix and epic splice them then)
 };
 
 // The model's link tokens from its kvlink.* metadata (the attached adapter's when it has them, else

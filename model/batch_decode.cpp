@@ -46,6 +46,7 @@ void BatchDecoder::admit(const Context& ctx, SequenceDecoder seq, uint64_t tag) 
   free_slot->seq = std::make_unique<SequenceDecoder>(std::move(seq));
   free_slot->tag = tag;
   free_slot->n_used = src.n_used;
+  free_slot->view = ctx.view();
   free_slot->admitted = Clock::now();
 }
 
@@ -68,10 +69,15 @@ std::vector<BatchDecoder::Finished> BatchDecoder::step() {
     batch.positions.push_back(slot.n_used);
     batch.rows.push_back(first + slot.n_used);
     batch.seq_first_rows.push_back(first);
+    if (!slot.view.ordinary()) apply_sequence_view(batch, in_batch.size(), slot.view, first);
     batch.output_rows.push_back(static_cast<int32_t>(in_batch.size()));
     in_batch.push_back(s);
   }
   if (in_batch.empty()) return done;
+  if (!batch.context_span.empty()) {  // tokens after the last APE sequence: no context group
+    batch.context_span.resize(2 * batch.tokens.size(), 0);
+    batch.context_temp_scale.resize(2 * batch.tokens.size(), 1.0f);
+  }
   Graph g;
   Tensor* logits = build_llama_graph(g, model_, cache_, batch);
   execute(g, arena_, ExecOptions{n_threads_});

@@ -33,7 +33,7 @@ class BatchDecoder {
   bool fits(int32_t n_prompt, int32_t n_predict) const;
 
   // Takes over a sequence: `ctx` holds its prompt (rows 0..n_used-1, F16, positions equal to rows as
-  // after any prefill here), `seq` has sampled the first token. The rows are copied, so ctx may be
+  // after any prefill here, or under ctx.view()), `seq` has sampled the first token. The rows are copied, so ctx may be
   // reused at once. Needs a free slot and a prompt that fits one. If the sequence ends without any
   // forward pass (end of generation at once, n_predict reached) it is returned by the next step().
   void admit(const Context& ctx, SequenceDecoder seq, uint64_t tag);
@@ -47,6 +47,7 @@ class BatchDecoder {
     std::unique_ptr<SequenceDecoder> seq;  // null: free
     uint64_t tag = 0;
     int32_t n_used = 0;  // rows in use, from the slot's first row
+    SequenceView view;   // the context's view at admission (APE's positions and context group)
     Clock::time_point admitted;
   };
   const Model& model_;

@@ -39,7 +39,23 @@ std::vector<float> Context::eval_next(const std::vector<TokenId>& tokens) {
     throw Error("the sequence needs " + std::to_string(needed) + " tokens but the context holds " +
                 std::to_string(cache_.n_ctx) + " (raise -c)");
   }
-  return eval(make_causal_batch(tokens, cache_.n_used));
+  Batch batch = make_causal_batch(tokens, cache_.n_used);
+  if (!view_.ordinary()) {
+    batch.rows = batch.positions;  // rows n_used.., each seeing the rows before it
+    for (size_t i = 0; i < tokens.size(); ++i) apply_sequence_view(batch, i, view_);
+  }
+  return eval(batch);
+}
+
+void apply_sequence_view(Batch& batch, size_t i, const SequenceView& view, int32_t first_row) {
+  batch.positions[i] = batch.rows[i] - first_row + view.position_offset;
+  if (view.context_begin == view.context_end) return;
+  batch.context_span.resize(2 * batch.tokens.size(), 0);
+  batch.context_temp_scale.resize(2 * batch.tokens.size(), 1.0f);
+  batch.context_span[2 * i] = first_row + view.context_begin;
+  batch.context_span[2 * i + 1] = first_row + view.context_end;
+  batch.context_temp_scale[2 * i] = view.temperature;
+  batch.context_temp_scale[2 * i + 1] = view.lse_scale;
 }
 
 }  // namespace kvlink

@@ -16,6 +16,21 @@ struct ContextParams {
   int n_threads = 1;
 };
 
+// How a sequence continues after a prefill that placed its rows in its own way. APE puts every chunk
+// at the same positions, so after its prompt a row's RoPE position is row + position_offset, and the
+// chunk rows context_begin..context_end-1 keep their attention group (temperature, log-sum-exp
+// scale; tensor/ops.h). The default is the ordinary sequence: position = row, no group.
+struct SequenceView {
+  int32_t position_offset = 0;
+  int32_t context_begin = 0, context_end = 0;
+  float temperature = 1.0f, lse_scale = 1.0f;
+  bool ordinary() const { return position_offset == 0 && context_begin == context_end; }
+};
+
+// Sets token i's position (row + view.position_offset) and, when the view has a context group, its
+// span and temperature/scale, shifted by `first_row` (the sequence's first row in a shared cache).
+void apply_sequence_view(Batch& batch, size_t i, const SequenceView& view, int32_t first_row = 0);
+
 class Context {
  public:
   Context(const Model& model, const ContextParams& params);
@@ -30,13 +45,20 @@ class Context {
   KVCache& cache() { return cache_; }
   const KVCache& cache() const { return cache_; }
   int n_threads() const { return params_.n_threads; }
-  void clear() { cache_.n_used = 0; }
+  void clear() {
+    cache_.n_used = 0;
+    view_ = {};
+  }
+  // The sequence's view after a prefill that needs one (APE); eval_next() decodes under it.
+  void set_view(const SequenceView& view) { view_ = view; }
+  const SequenceView& view() const { return view_; }
 
  private:
   const Model& model_;
   ContextParams params_;
   KVCache cache_;
   Arena arena_;
+  SequenceView view_;
 };
 
 }  // namespace kvlink

@@ -76,6 +76,11 @@ Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Ba
       }
     }
   }
+  const bool groups = !batch.context_span.empty();
+  if (groups && (!scattered || batch.context_span.size() != 2 * batch.tokens.size() ||
+                 batch.context_temp_scale.size() != 2 * batch.tokens.size())) {
+    throw Error("context groups need a cache row, a span and a temperature/scale pair per token");
+  }
   const int32_t n_kv = batch.n_kv();
   const int32_t n_layer_run = batch.n_layer_run > 0 ? std::min(batch.n_layer_run, hp.n_layer) : hp.n_layer;
 
@@ -95,6 +100,12 @@ Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Ba
   Tensor* rows = scattered ? i32_input(g, batch.rows, "cache_rows") : nullptr;
   Tensor* first_rows = batch.seq_first_rows.empty() ? nullptr : i32_input(g, batch.seq_first_rows, "seq_first_rows");
   ap.scale = 1.0f / std::sqrt(static_cast<float>(hp.head_dim));
+  AttentionGroupInputs group_inputs;
+  if (groups) {
+    group_inputs.span = i32_input(g, batch.context_span, "context_span");
+    group_inputs.temp_scale = g.input(DType::F32, {static_cast<int64_t>(batch.context_temp_scale.size())}, "context_temp_scale");
+    std::memcpy(group_inputs.temp_scale->data, batch.context_temp_scale.data(), batch.context_temp_scale.size() * sizeof(float));
+  }
 
   const LayerLora no_lora{};
   for (int32_t l = 0; l < n_layer_run; ++l) {
@@ -108,7 +119,7 @@ Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Ba
     Tensor* kc = g.leaf(cache.type, {cache.width, cache.n_ctx}, cache.k[static_cast<size_t>(l)].data(), "cache_k." + ln);
     Tensor* vc = g.leaf(cache.type, {cache.width, cache.n_ctx}, cache.v[static_cast<size_t>(l)].data(), "cache_v." + ln);
     Tensor* attn = attention(g, q, store_kv(g, kc, k, batch.first_row, rows), store_kv(g, vc, v, batch.first_row, rows),
-                             mask, ap, rows, first_rows);
+                             mask, ap, rows, first_rows, groups ? &group_inputs : nullptr);
     x = add(g, x, linear(g, L.wo, nullptr, R.wo, attn));
     h = rms_norm(g, x, weight(g, L.ffn_norm), hp.rms_eps);
     Tensor* ff = swiglu(g, linear(g, L.ffn_gate, nullptr, R.ffn_gate, h), linear(g, L.ffn_up, nullptr, R.ffn_up, h));

@@ -25,6 +25,11 @@ struct Batch {
   // one cache, for batched decoding: token i sees rows seq_first_rows[i]..rows[i]). Empty: row 0.
   std::vector<int32_t> seq_first_rows;
   int32_t n_layer_run = 0;  // 0: every layer; n > 0: only layers 0..n-1 (their cache rows; no logits)
+  // APE's context groups (tensor/ops.h, AttentionGroupInputs), with `rows`: token i's context rows are
+  // context_span[2i]..context_span[2i+1]-1, their temperature and log-sum-exp scale
+  // context_temp_scale[2i] and [2i+1]. Empty: ordinary attention for every token.
+  std::vector<int32_t> context_span;
+  std::vector<float> context_temp_scale;
 
   int32_t n_kv() const;  // cache rows attention spans: the last row written + 1
 };

@@ -13,6 +13,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "tensor/attention_groups.h"
 #include "tensor/error.h"
 #include "tensor/kernels.h"
 #include "tensor/quant.h"
@@ -392,6 +393,7 @@ void kernel_attention(Tensor* node, Arena& arena, int n_threads) {
   } else {
     attention_prefill(node, s, arena, n_threads);
   }
+  if (node->src[6]) attention_context_groups(node, n_threads);  // APE's queries, over the ordinary output
 }
 
 }  // namespace kvlink

@@ -15,7 +15,7 @@
 namespace kvlink {
 
 constexpr int kMaxDims = 4;
-constexpr int kMaxSrc = 6;
+constexpr int kMaxSrc = 8;
 
 enum class Op {
   LEAF,       // data supplied from outside (weight, input, cache)

@@ -81,7 +81,7 @@ Tensor* store_kv(Graph& g, Tensor* cache, Tensor* x, int32_t first_row, Tensor* 
 }
 
 Tensor* attention(Graph& g, Tensor* q, Tensor* k, Tensor* v, Tensor* mask, const AttentionParams& p, Tensor* q_rows,
-                  Tensor* q_first) {
+                  Tensor* q_first, const AttentionGroupInputs* groups) {
   require(p.head_dim > 0 && p.n_head > 0 && p.n_head_kv > 0 && p.n_head % p.n_head_kv == 0, "attention",
           "bad head counts");
   require(q->type == DType::F32 && q->ne[0] == static_cast<int64_t>(p.head_dim) * p.n_head, "attention",
@@ -99,7 +99,12 @@ Tensor* attention(Graph& g, Tensor* q, Tensor* k, Tensor* v, Tensor* mask, const
           "query rows must be I32 [T], without causal masking");
   require(!q_first || (q_rows && !mask && q_first->type == DType::I32 && q_first->n_elements() == q->n_rows()),
           "attention", "first query rows must be I32 [T], with query rows and without a mask");
-  Tensor* t = g.node(Op::ATTENTION, DType::F32, {q->ne[0], q->n_rows()}, {q, k, v, mask, q_rows, q_first});
+  require(!groups || (q_rows && groups->span && groups->span->type == DType::I32 &&
+                      groups->span->n_elements() == 2 * q->n_rows() && groups->temp_scale &&
+                      groups->temp_scale->type == DType::F32 && groups->temp_scale->n_elements() == 2 * q->n_rows()),
+          "attention", "context groups need query rows, an I32 span [2T] and an F32 temperature/scale [2T]");
+  Tensor* t = g.node(Op::ATTENTION, DType::F32, {q->ne[0], q->n_rows()},
+                     {q, k, v, mask, q_rows, q_first, groups ? groups->span : nullptr, groups ? groups->temp_scale : nullptr});
   t->iparams[0] = p.head_dim;
   t->iparams[1] = p.n_head;
   t->iparams[2] = p.n_head_kv;

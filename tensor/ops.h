@@ -46,6 +46,17 @@ Tensor* swiglu(Graph& g, Tensor* gate, Tensor* up);
 // write runs first.
 Tensor* store_kv(Graph& g, Tensor* cache, Tensor* x, int32_t first_row, Tensor* rows = nullptr);
 
+// Context groups of APE (Yang et al. 2025): per query t, the rows span[2t]..span[2t+1]-1 are context
+// rows. Their scores are divided by a temperature temp_scale[2t] and the log-sum-exp of the group is
+// multiplied by temp_scale[2t+1] before it is merged with the other visible rows' softmax:
+//   out = (e^{S L_C} O_C + e^{L_N} O_N) / (e^{S L_C} + e^{L_N}),
+// O_C, L_C the softmax output and log-sum-exp over the context rows (scores / T), O_N, L_N over the
+// rest. An empty span (begin == end) leaves the query's ordinary attention untouched, bit for bit.
+struct AttentionGroupInputs {
+  Tensor* span = nullptr;        // I32 [2 * T]
+  Tensor* temp_scale = nullptr;  // F32 [2 * T]
+};
+
 struct AttentionParams {
   int32_t head_dim = 0;
   int32_t n_head = 1;
@@ -62,7 +73,9 @@ struct AttentionParams {
 // batches scattered between reused rows (KVLink's link tokens see what precedes them in the layout).
 // `q_first` (I32 [T], may be null; needs q_rows, no mask): query t sees rows q_first[t]..q_rows[t]
 // only: several sequences in disjoint row ranges of one cache, one query each (batched decoding).
+// `groups` (may be null; needs q_rows): APE's two-softmax attention (attention_groups.cpp) for the
+// queries that ask for it.
 Tensor* attention(Graph& g, Tensor* q, Tensor* k, Tensor* v, Tensor* mask, const AttentionParams& p,
-                  Tensor* q_rows = nullptr, Tensor* q_first = nullptr);
+                  Tensor* q_rows = nullptr, Tensor* q_first = nullptr, const AttentionGroupInputs* groups = nullptr);
 
 }  // namespace kvlink

@@ -134,6 +134,20 @@ TEST(Cli, BadFlagsFail) {
   EXPECT_NE(run_tool("-m x.gguf -p hi -t 0").exit_code, 0);
 }
 
+TEST(Cli, FlagParseErrorsAreOneLineInEveryTool) {
+  // CLI11's own errors (a value that is not a number, a failed range check, an unknown flag, a missing
+  // required flag) take the tools' one error path: one line, exit status 1.
+  expect_clean_error(run_tool("-m x.gguf -p hi -t 0"), "kvlink-query: error:");
+  expect_clean_error(run_tool("-m x.gguf -p hi -n abc"), "-n");
+  expect_clean_error(run_tool("-m x.gguf -p hi --bogus"), "--bogus");
+  expect_clean_error(run_tool("-p hi"), "--model");
+  expect_clean_error(run_named("kvlink-eval", "-m x.gguf --data d --out o -t 0"), "kvlink-eval: error:");
+  expect_clean_error(run_named("kvlink-eval", "-m x.gguf --data d --out o --ape-temperature abc"), "--ape-temperature");
+  expect_clean_error(run_named("kvlink-precompute", "-m x.gguf --docs d --cache c --bogus"), "kvlink-precompute: error:");
+  expect_clean_error(run_named("kvlink-render", "-m x.gguf --data d --out o --limit x"), "kvlink-render: error:");
+  EXPECT_EQ(run_tool("--help").exit_code, 0);
+}
+
 TEST(Cli, AnswersTheCapitalOfFrance) {
   KVLINK_MODEL_OR_SKIP(model);
   const ToolRun r = run_tool("-m " + model + " --chat -n 32 -t 2 -p " + shell_quote("What is the capital of France?"));
@@ -210,6 +224,29 @@ TEST_F(CliDocuments, BadInputIsOneLine) {
                      "documents folder '/nonexistent'");
   expect_clean_error(run_named("kvlink-precompute", "-m " + model + " --docs " + docs_dir() + " --cache " + cache_ +
                                                         " --kv-type q5"), "q5");
+}
+
+TEST_F(CliDocuments, AlignmentModesAnswerAndRefuseBadParameters) {
+  KVLINK_MODEL_OR_SKIP(model);
+  const std::string docs = docs_dir() + "/halden_lighthouse.md," + docs_dir() + "/history/norrvik_iron_company.md";
+  const std::string m = "-m " + model + " -t 2 -n 8 --cache " + cache_ + " --docs " + docs + " -p " + shell_quote("Who built it?");
+  for (const char* mode : {"prefix", "ape", "epic"}) {
+    const ToolRun r = run_tool(m + " --mode " + mode);
+    ASSERT_EQ(r.exit_code, 0) << mode << ": " << r.err;
+    EXPECT_NE(r.err.find(std::string("mode ") + mode + ":"), std::string::npos) << r.err;
+    EXPECT_EQ(r.out.back(), '\n');  // the answer ends its line before the summary on stderr
+  }
+  // prefix and ape found the prefix-conditioned caches ape's run left (no new encoding), epic the plain ones
+  const ToolRun again = run_tool(m + " --mode prefix --json");
+  EXPECT_EQ(nlohmann::json::parse(again.out).at("caches").at("encoded"), 0);
+  expect_clean_error(run_tool(m + " --mode ape --ape-temperature 0"), "--ape-temperature");
+  expect_clean_error(run_tool(m + " --mode ape --ape-temperature abc"), "--ape-temperature");
+  expect_clean_error(run_tool(m + " --mode ape --ape-scale nan"), "--ape-scale");
+  expect_clean_error(run_tool(m + " --mode ape --ape-scale -1"), "--ape-scale");
+  expect_clean_error(run_tool(m + " --mode epic --epic-tokens -1"), "--epic-tokens");
+  const std::string e = "-m " + model + " --out " + cache_ + "/eval --data x.jsonl";
+  expect_clean_error(run_named("kvlink-eval", e + " --ape-temperature -2"), "--ape-temperature");
+  expect_clean_error(run_named("kvlink-eval", e + " --epic-tokens -3"), "--epic-tokens");
 }
 
 TEST_F(CliDocuments, EvalBadInputIsOneLine) {

@@ -8,6 +8,7 @@
 #include "kvlink/cache_store.h"
 #include "kvlink/eval.h"
 #include "tensor/error.h"
+#include "tools/cli.h"
 #include "tools/progress.h"
 
 int main(int argc, char** argv) {
@@ -19,7 +20,7 @@ int main(int argc, char** argv) {
   app.add_option("--adapter", adapter_path, "KVLink adapter GGUF for the model (LoRA, link tokens; docs/LINK_TOKENS.md)");
   app.add_option("--data", opt.data_path, "examples, JSON lines (format: ../shared/data/README.md)")->required();
   app.add_option("--out", opt.out_dir, "output directory (predictions.jsonl, summary.json, summary.md)")->required();
-  app.add_option("--mode", modes, "comma-separated: full, kvlink, reencode, noshift, cacheblend")->capture_default_str();
+  app.add_option("--mode", modes, std::string("comma-separated: ") + kvlink::reuse_mode_names())->capture_default_str();
   app.add_option("--limit", opt.limit, "read only the first N examples (0: all)")->capture_default_str();
   app.add_option("--gold-position", gold, "move documents[0] to index k; 'all': k = 0..9 in turn");
   app.add_option("--link-tokens", opt.link_tokens, "link tokens per document (default: the model's)");
@@ -27,15 +28,15 @@ int main(int argc, char** argv) {
   app.add_option("--cache", opt.cache_dir, "chunk cache directory, shared across modes and runs (default: OUT/cache)");
   app.add_option("-n,--n-predict", opt.n_predict, "maximum new tokens (greedy)")->capture_default_str();
   app.add_option("--recompute-ratio", opt.recompute_ratio, "cacheblend: share of chunk tokens recomputed")->capture_default_str();
+  app.add_option("--ape-temperature", opt.ape_temperature, "ape: temperature T of the chunk rows' attention scores (> 0)")
+      ->capture_default_str();
+  app.add_option("--ape-scale", opt.ape_scale, "ape: scale S of the chunk rows' log-sum-exp (> 0)")->capture_default_str();
+  app.add_option("--epic-tokens", opt.epic_tokens, "epic: tokens recomputed at the start of every chunk")->capture_default_str();
   app.add_option("-t,--threads", opt.n_threads, "threads")->capture_default_str()->check(CLI::Range(1, 256));
   app.add_option("--parallel", opt.parallel, "answers decoded together in one batch (1: each alone)")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (const auto status = kvlink_tools::parse_flags(app, argc, argv, "kvlink-eval")) return *status;
   try {
     opt.modes.clear();
     std::stringstream ms(modes);
@@ -51,7 +52,8 @@ int main(int argc, char** argv) {
         opt.gold_positions.push_back(std::stoi(k));
       }
     }
-    if (opt.recompute_ratio < 0 || opt.recompute_ratio > 1) throw kvlink::Error("--recompute-ratio must be in [0, 1]");
+    kvlink::check_prefill_options(kvlink::PrefillOptions{kvlink::ReuseMode::FULL, opt.recompute_ratio, opt.ape_temperature,
+                                                         opt.ape_scale, opt.epic_tokens});
     if (opt.n_predict < 1) throw kvlink::Error("-n must be at least 1");
     opt.kv_type = kvlink::parse_cache_type(kv_type);
     const auto model = kvlink::Model::load(model_path, adapter_path);

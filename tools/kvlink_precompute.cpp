@@ -9,6 +9,8 @@
 #include "tensor/error.h"
 #include "tools/progress.h"
 
+#include "tools/cli.h"
+
 int main(int argc, char** argv) {
   CLI::App app{"kvlink-precompute: encode the chunks of a folder of documents into KV cache files"};
   std::string model_path, adapter_path, kv_type = "f16";
@@ -22,11 +24,7 @@ int main(int argc, char** argv) {
   app.add_option("--kv-type", kv_type, "cache element type: f16, q8_0, q4_0 or f32")->capture_default_str();
   app.add_option("-t,--threads", opt.n_threads, "threads")->capture_default_str()->check(CLI::Range(1, 256));
   app.add_flag("--prune", opt.prune, "delete cache files of this type that no document uses any more");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (const auto status = kvlink_tools::parse_flags(app, argc, argv, "kvlink-precompute")) return *status;
   try {
     opt.kv_type = kvlink::parse_cache_type(kv_type);
     const auto model = kvlink::Model::load(model_path, adapter_path);

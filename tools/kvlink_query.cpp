@@ -16,6 +16,8 @@
 #include "kvlink/retrieval.h"
 #include "tensor/error.h"
 
+#include "tools/cli.h"
+
 namespace {
 
 struct Flags {
@@ -26,7 +28,7 @@ struct Flags {
   std::string cache_dir, docs, mode = "kvlink", kv_type;
   size_t top_k = 0;
   int32_t chunk_tokens = 0, link_tokens = -1;
-  double recompute_ratio = 0.15;
+  kvlink::PrefillOptions prefill;  // mode parsed into it from `mode`; the alignment parameters
 };
 
 kvlink::DType parse_kv_cache_type(const std::string& s) {
@@ -57,12 +59,19 @@ void stream_piece(const std::string& piece) {
   std::fflush(stdout);
 }
 
+// The streamed answer ends with a newline, flushed before anything is printed on stderr, so that the
+// summary line starts a line of its own on a terminal and in a merged log.
+void end_answer() {
+  std::fputs("\n", stdout);
+  std::fflush(stdout);
+}
+
 int run_plain(const Flags& f, const kvlink::Model& model) {
   const kvlink::QueryResult r = f.json ? kvlink::run_query(model, f.opt) : kvlink::run_query(model, f.opt, stream_piece);
   if (f.json) {
     std::cout << kvlink::to_json(r).dump() << "\n";
   } else {
-    std::cout << "\n";
+    end_answer();
   }
   if (f.verbose || isatty(STDERR_FILENO)) {
     const auto& g = r.generation;
@@ -84,9 +93,9 @@ int run_documents(const Flags& f, const kvlink::Model& model) {
   const std::string kv_type = !f.kv_type.empty() ? f.kv_type : (have_manifest ? manifest.kv_type : "f16");
 
   kvlink::AnswerOptions ao;
+  ao.prefill = f.prefill;
   ao.prefill.mode = kvlink::parse_reuse_mode(f.mode);
-  if (f.recompute_ratio < 0 || f.recompute_ratio > 1) throw kvlink::Error("--recompute-ratio must be in [0, 1]");
-  ao.prefill.recompute_ratio = f.recompute_ratio;
+  kvlink::check_prefill_options(ao.prefill);
   ao.system_prompt = f.opt.system_prompt;
   ao.n_predict = f.opt.n_predict < 0 ? 1 << 30 : f.opt.n_predict;
   ao.sampling = f.opt.sampling;
@@ -121,7 +130,7 @@ int run_documents(const Flags& f, const kvlink::Model& model) {
     std::cout << j.dump() << "\n";
     return 0;
   }
-  std::cout << "\n";
+  end_answer();
   const kvlink::ReuseStats& s = r.reuse;
   std::fprintf(stderr,
                "mode %s: %d prompt tokens (%d chunks, %d reused, %d computed, %d link), %.1f MB loaded; TTFT %.1f ms "
@@ -162,18 +171,18 @@ int main(int argc, char** argv) {
   app.add_option("--logits-out", opt.logits_out, "write the last prompt position's logits (float32 LE) to FILE");
   app.add_option("--cache", f.cache_dir, "chunk cache directory (kvlink-precompute --cache)");
   app.add_option("--docs", f.docs, "comma-separated .txt/.md documents to answer from");
-  app.add_option("--mode", f.mode, "full, kvlink, reencode, noshift or cacheblend")->capture_default_str();
-  app.add_option("--recompute-ratio", f.recompute_ratio, "cacheblend: share of chunk tokens recomputed")->capture_default_str();
+  app.add_option("--mode", f.mode, kvlink::reuse_mode_names())->capture_default_str();
+  app.add_option("--recompute-ratio", f.prefill.recompute_ratio, "cacheblend: share of chunk tokens recomputed")->capture_default_str();
+  app.add_option("--ape-temperature", f.prefill.ape_temperature, "ape: temperature T of the chunk rows' attention scores (> 0)")
+      ->capture_default_str();
+  app.add_option("--ape-scale", f.prefill.ape_scale, "ape: scale S of the chunk rows' log-sum-exp (> 0)")->capture_default_str();
+  app.add_option("--epic-tokens", f.prefill.epic_tokens, "epic: tokens recomputed at the start of every chunk")->capture_default_str();
   app.add_option("--link-tokens", f.link_tokens, "link tokens per chunk (default: the model's; see docs/LINK_TOKENS.md)");
   app.add_option("--kv-type", f.kv_type, "chunk cache element type: f16, q8_0, q4_0, f32 (default: the manifest's)");
   app.add_option("--chunk-tokens", f.chunk_tokens, "chunk size for --docs (default: the manifest's, else 512)");
   app.add_flag("--json", f.json, "print one JSON object (text, tokens, timings) instead of streaming");
   app.add_flag("-v,--verbose", f.verbose, "print timings on stderr");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (const auto status = kvlink_tools::parse_flags(app, argc, argv, "kvlink-query")) return *status;
   try {
     if (f.prompt.empty() == f.prompt_file.empty()) throw kvlink::Error("give exactly one of -p PROMPT or -f FILE");
     opt.prompt = f.prompt_file.empty() ? f.prompt : read_prompt_file(f.prompt_file);

@@ -24,6 +24,8 @@
 #include "model/llama_model.h"
 #include "tensor/error.h"
 
+#include "tools/cli.h"
+
 namespace {
 
 using nlohmann::json;
@@ -126,11 +128,7 @@ int main(int argc, char** argv) {
                  "render one-turn chats as documents of at most N tokens + the last paragraph as question")
       ->check(CLI::Range(16, 4096));
   app.add_option("--limit", limit, "read only the first N lines (0: all)")->capture_default_str();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (const auto status = kvlink_tools::parse_flags(app, argc, argv, "kvlink-render")) return *status;
   const std::string tmp = out_path + ".tmp";
   try {
     const auto model = kvlink::Model::load(model_path);

@@ -8,6 +8,7 @@ n_vocab + i*K + j: new ids after the base vocabulary, whose embedding rows are t
 exported in the adapter (kvlink.link_embd). Logits are only ever taken over the base vocabulary, as
 in the engine, where link tokens are never sampled.
 """
+import contextlib
 import math
 import os
 
@@ -50,8 +51,11 @@ class LoRALinear(nn.Module):
         self.lora_a = nn.Parameter(torch.empty(rank, base.in_features, dtype=base.weight.dtype))
         self.lora_b = nn.Parameter(torch.zeros(base.out_features, rank, dtype=base.weight.dtype))
         nn.init.kaiming_uniform_(self.lora_a, a=math.sqrt(5))
+        self.enabled = True  # False: the base layer alone (the distillation teacher)
 
     def forward(self, x):
+        if not self.enabled:
+            return self.base(x)
         return self.base(x) + (x @ self.lora_a.t() @ self.lora_b.t()) * self.scale
 
     def delta(self):
@@ -97,6 +101,20 @@ class KVLinkModel(nn.Module):
 
     def trainable_parameters(self):
         return [p for p in self.parameters() if p.requires_grad]
+
+    @contextlib.contextmanager
+    def base_only(self):
+        """The base model: LoRA switched off (link embeddings are only read for link ids, which the
+        teacher's causal layout has none of). Not for --full, whose base weights are the ones trained."""
+        if self.full:
+            raise ValueError("a fully fine-tuned model has no base to distil from in the same step")
+        for mod in self.lora.values():
+            mod.enabled = False
+        try:
+            yield
+        finally:
+            for mod in self.lora.values():
+                mod.enabled = True
 
     def embed(self, ids):
         """Token embeddings; ids >= n_vocab are link tokens."""
@@ -193,6 +211,46 @@ def sequence_loss(model, ids, seg, loss_mask, use_segments, device):
     logits = model.logits_at(h, rows).float()
     gold = ids_t[torch.tensor(targets, device=device)]
     return nn.functional.cross_entropy(logits, gold), len(targets)
+
+
+def example_tokens(example):
+    """Tokens of a rendered QA example's layout: opening, chunks, suffix and answer."""
+    return len(example["opening"]) + sum(len(c) for c in example["chunks"]) + len(example["suffix"]) + len(example["answer"])
+
+
+def answer_logits(model, ids, seg, loss_mask, use_segments, device):
+    """Logits at the positions that predict the loss-marked tokens, and those tokens."""
+    ids_t = torch.tensor(ids, device=device)
+    mask = segment_mask(seg, device) if use_segments else causal_mask(len(ids), device)
+    targets = [t for t in range(1, len(ids)) if loss_mask[t]]
+    if not targets:
+        return None, None
+    h = model.hidden(ids_t, mask)
+    rows = torch.tensor([t - 1 for t in targets], device=device)
+    return model.logits_at(h, rows).float(), ids_t[torch.tensor(targets, device=device)]
+
+
+def distill_loss(model, example, layout, max_tokens, device, ce_weight=0.5):
+    """Self-distillation on one teacher example: the student (the model with its adapter, in `layout`:
+    "kvlink" = chunks apart, link tokens, segment mask; "causal" = ordinary prefill) against the
+    teacher (the base model, no adapter, ordinary causal prefill of the same tokens without link
+    tokens) on the answer tokens. Returns (loss, n tokens, KL, CE): loss = KL(teacher || student), the
+    mean over answer positions of the full-vocabulary KL, plus ce_weight x the cross-entropy of the
+    teacher's tokens; (None, 0, ..) when the example does not fit."""
+    student = build_sequence(example, model.n_vocab, model.links_per_doc, model.max_docs, layout, max_tokens)
+    teacher = build_sequence(example, model.n_vocab, model.links_per_doc, model.max_docs, "causal", max_tokens)
+    if student is None or teacher is None:
+        return None, 0, None, None
+    with torch.no_grad(), model.base_only():
+        t_logits, t_gold = answer_logits(model, teacher[0], teacher[1], teacher[2], False, device)
+    s_logits, s_gold = answer_logits(model, *student, device)
+    if s_logits is None or t_logits is None or not torch.equal(s_gold, t_gold):
+        return None, 0, None, None
+    log_s = nn.functional.log_softmax(s_logits, -1)
+    log_t = nn.functional.log_softmax(t_logits, -1)
+    kl = (log_t.exp() * (log_t - log_s)).sum(-1).mean()
+    ce = nn.functional.nll_loss(log_s, s_gold)
+    return kl + ce_weight * ce, len(s_gold), kl.item(), ce.item()
 
 
 # GGUF stores a llama model's q and k rows permuted for its rotary layout (adjacent pairs), where

@@ -1,9 +1,13 @@
-"""KVLink fine-tuning: link-token embeddings + LoRA (default) or all parameters, on a mixture of
-multi-document QA in the KVLink layout and ordinary data (docs/TRAINING.md).
+"""KVLink fine-tuning: link-token embeddings + LoRA (default), link-token embeddings alone (--rank 0) or
+all parameters, on gold answers (--objective gold: a mixture of multi-document QA in the KVLink layout
+and ordinary data) or by self-distillation from the base model's own full-prefill answers
+(--objective distill; mixed: both) (docs/TRAINING.md).
 
     python scripts/train/train.py --model BASE.gguf --data DATA_DIR --out RUN_DIR [options]
+    python scripts/train/train.py --model BASE.gguf --objective distill --teacher TEACHER_DIR --out RUN_DIR
 
-DATA_DIR is made by scripts/train/prepare.sh (kvlink-render output, the engine's own prompt layout).
+DATA_DIR is made by scripts/train/prepare.sh (kvlink-render output, the engine's own prompt layout);
+TEACHER_DIR by scripts/train/make_teacher_data.py.
 Runs on CPU or CUDA with the same code; several GPUs with torchrun (gradients all-reduced). Resumes
 from RUN_DIR/checkpoint.pt. Writes RUN_DIR/log.jsonl (one line per step), RUN_DIR/checkpoint.pt and,
 at the end, RUN_DIR/adapter.gguf.
@@ -34,6 +38,13 @@ MIXTURE = [
 ]
 # Held out of training: the last N lines of these files (perplexity and validation loss).
 HELD_OUT = {"text": 30, "qa_2wikimqa": 20}
+# Self-distillation: the student in the KVLink layout learns the base model's full-prefill answers;
+# with LoRA, a share of causal examples whose teacher is the base model itself keeps `full` mode's
+# answers where they were (docs/TRAINING.md).
+TEACHER_FILES = ["qa_nq", "qa_2wikimqa", "qa_hotpotqa", "qa_musique"]
+TEACHER_KEYS = ["teacher:" + n for n in TEACHER_FILES]
+DISTILL_MIXTURE = [("kvlink_distill", 0.8, TEACHER_KEYS, "kvlink"), ("causal_distill", 0.2, TEACHER_KEYS, "causal")]
+TEACHER_LAYOUT_VERSION = 1  # scripts/train/make_teacher_data.py
 
 
 def read_rendered(path):
@@ -59,15 +70,49 @@ def load_mixture(data_dir):
     return files, held, fingerprint
 
 
-def pick_example(files, step, micro, rank, seed):
+def load_teacher(teacher_dir, base_fp, val_per_set):
+    """The teacher files, each split into held-out (its first val_per_set lines) and training lines.
+    Refuses, in one line, files made with another model or layout version."""
+    files, held = {}, {}
+    for name in TEACHER_FILES:
+        path = os.path.join(teacher_dir, name + ".jsonl")
+        if not os.path.exists(path):
+            continue
+        header, rows = read_rendered(path)
+        if "teacher" not in header or header.get("layout_version") != TEACHER_LAYOUT_VERSION:
+            raise SystemExit(f"train: {path} is not teacher data of layout version {TEACHER_LAYOUT_VERSION} "
+                             "(scripts/train/make_teacher_data.py)")
+        if header["model_fingerprint"] != base_fp or header["teacher"]["model_fingerprint"] != base_fp:
+            raise SystemExit(f"train: {path} holds a teacher of model {header['teacher']['model_fingerprint']}, "
+                             f"--model is {base_fp}")
+        held["teacher:" + name], files["teacher:" + name] = rows[:val_per_set], rows[val_per_set:]
+    if not files:
+        raise SystemExit(f"train: no teacher data in {teacher_dir}")
+    return files, held
+
+
+def mixture_for(objective, rank, full):
+    """(component, weight, files, layout) rows of the objective; link-only training (rank 0) has no
+    causal distillation share, since without LoRA `full` mode cannot move."""
+    distill = [row for row in DISTILL_MIXTURE if rank > 0 or full or row[0] != "causal_distill"]
+    if objective == "gold":
+        return MIXTURE
+    if objective == "distill":
+        return distill
+    return [(c, 0.5 * w, n, lay) for c, w, n, lay in MIXTURE] + [(c, 0.5 * w, n, lay) for c, w, n, lay in distill]
+
+
+def pick_example(files, step, micro, rank, seed, mixture=MIXTURE):
     """The example for (step, micro-batch, rank): a deterministic function of those, so a resumed
     run sees the same stream."""
     rng = random.Random(f"{seed}/{step}/{micro}/{rank}")
-    r, acc = rng.random(), 0.0
-    for comp, weight, names, layout in MIXTURE:
+    total = sum(w for _, w, _, _ in mixture)
+    r, acc = rng.random() * total, 0.0
+    for comp, weight, names, layout in mixture:
         acc += weight
         if r <= acc:
             break
+    names = [n for n in names if n in files]  # a teacher set not produced yet is left out
     sizes = [len(files[n]) for n in names]
     k = rng.randrange(sum(sizes))
     for n, s in zip(names, sizes):
@@ -82,6 +127,20 @@ def lr_at(step, args):
         return (step + 1) / args.warmup
     t = (step - args.warmup) / max(1, args.steps - args.warmup)
     return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+@torch.no_grad()
+def validation_kl(model, held_teacher, args, device):
+    """Mean KL(teacher || student) per answer token on held-out teacher examples in the KVLink layout,
+    taking the sets in turn."""
+    rows = [r for group in zip(*held_teacher.values()) for r in group][: args.val_examples]
+    total, count = 0.0, 0
+    for ex in rows:
+        _, n, kl, _ = km.distill_loss(model, ex, "kvlink", args.max_tokens, device, args.ce_weight)
+        if n:
+            total += kl * n
+            count += n
+    return total / count if count else None
 
 
 @torch.no_grad()
@@ -101,7 +160,7 @@ def validation_loss(model, held, args, device):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, help="base GGUF")
-    ap.add_argument("--data", required=True, help="rendered data directory (scripts/train/prepare.sh)")
+    ap.add_argument("--data", help="rendered data directory (scripts/train/prepare.sh)")
     ap.add_argument("--out", required=True, help="run directory")
     ap.add_argument("--links-per-doc", type=int, default=5, help="K link tokens per document slot")
     ap.add_argument("--max-docs", type=int, default=20, help="S document slots")
@@ -119,7 +178,16 @@ def main():
     ap.add_argument("--val-examples", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    ap.add_argument("--objective", choices=["gold", "distill", "mixed"], default="gold",
+                    help="gold answers, self-distillation from the base model's full prefill, or both")
+    ap.add_argument("--teacher", help="teacher data directory (scripts/train/make_teacher_data.py)")
+    ap.add_argument("--ce-weight", type=float, default=0.5, help="distill: weight of the teacher tokens' cross-entropy")
+    ap.add_argument("--val-per-set", type=int, default=16, help="distill: teacher lines held out per set")
     args = ap.parse_args()
+    if args.objective != "gold" and not args.teacher:
+        ap.error("--objective distill and mixed need --teacher DIR")
+    if args.objective != "distill" and not args.data:
+        ap.error("--objective gold and mixed need --data DIR")
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
@@ -135,10 +203,16 @@ def main():
     torch.manual_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
 
-    files, held, data_fp = load_mixture(args.data)
     base_fp = export.file_fingerprint(args.model)
-    if data_fp != base_fp:
-        raise SystemExit(f"train: {args.data} was rendered with model {data_fp}, --model is {base_fp}")
+    files, held, held_teacher = {}, {}, {}
+    if args.objective != "distill":
+        files, held, data_fp = load_mixture(args.data)
+        if data_fp != base_fp:
+            raise SystemExit(f"train: {args.data} was rendered with model {data_fp}, --model is {base_fp}")
+    if args.objective != "gold":
+        teacher_files, held_teacher = load_teacher(args.teacher, base_fp, args.val_per_set)
+        files.update(teacher_files)
+    mixture = mixture_for(args.objective, args.rank, args.full)
     model = km.KVLinkModel(km.load_base(args.model), args.links_per_doc, args.max_docs, args.rank, args.alpha,
                            args.full).to(device)
     link_params = [model.link_embd]
@@ -146,11 +220,11 @@ def main():
     opt = torch.optim.AdamW([{"params": other, "lr": args.lr, "weight_decay": 0.0},
                              {"params": link_params, "lr": args.link_lr, "weight_decay": 0.0}])
     ckpt_path = os.path.join(args.out, "checkpoint.pt")
-    config = {k: getattr(args, k) for k in ("links_per_doc", "max_docs", "rank", "alpha", "full")}
+    config = {k: getattr(args, k) for k in ("links_per_doc", "max_docs", "rank", "alpha", "full", "objective")}
     step = 0
     if os.path.exists(ckpt_path):
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if state["config"] != config:
+        if {"objective": "gold", **state["config"]} != config:
             raise SystemExit(f"train: {ckpt_path} was made with {state['config']}, not {config}")
         model.load_state_dict(state["trainable"], strict=False)
         opt.load_state_dict(state["optimizer"])
@@ -174,9 +248,14 @@ def main():
         print(f"train: {n_params:,} trainable parameters on {device} x{world}, "
               f"{torch.get_num_threads()} threads; steps {step}..{args.steps}")
     start = time.time()
+    def validate():
+        if args.objective == "distill":
+            return {"val_kl": validation_kl(model, held_teacher, args, device)}
+        return {"val_loss": validation_loss(model, held, args, device)}
+
     if step == 0 and args.val_every and rank == 0:
         # The starting point of the validation curve: the base model with untrained link tokens.
-        log.write(json.dumps({"step": 0, "val_loss": validation_loss(model, held, args, device)}) + "\n")
+        log.write(json.dumps({"step": 0, **validate()}) + "\n")
         log.flush()
     while step < args.steps:
         if args.max_minutes and (time.time() - start) / 60 > args.max_minutes:
@@ -186,21 +265,25 @@ def main():
         for i, g in enumerate(opt.param_groups):
             g["lr"] = (args.lr if i == 0 else args.link_lr) * lr_at(step, args)
         t0 = time.time()
-        tokens, loss_sum, loss_tokens, comps = 0, 0.0, 0, {}
+        tokens, loss_sum, loss_tokens, comps, kl_sum = 0, 0.0, 0, {}, 0.0
         micro, taken = 0, 0
         while taken < args.accum:
-            comp, layout, ex = pick_example(files, step, micro, rank, args.seed)
+            comp, layout, ex = pick_example(files, step, micro, rank, args.seed, mixture)
             micro += 1
-            seq = km.build_sequence(ex, model.n_vocab, args.links_per_doc, args.max_docs, layout, args.max_tokens)
-            if seq is None:
-                continue
-            loss, n = km.sequence_loss(model, *seq, device)
+            if comp.endswith("_distill"):
+                loss, n, kl, _ = km.distill_loss(model, ex, layout, args.max_tokens, device, args.ce_weight)
+                n_tokens = km.example_tokens(ex)  # the student's layout, link tokens aside
+            else:
+                seq = km.build_sequence(ex, model.n_vocab, args.links_per_doc, args.max_docs, layout, args.max_tokens)
+                loss, n = km.sequence_loss(model, *seq, device) if seq is not None else (None, 0)
+                kl, n_tokens = None, len(seq[0]) if seq is not None else 0
             if loss is None:
                 continue
             (loss / args.accum).backward()
             taken += 1
-            tokens += len(seq[0])
+            tokens += n_tokens
             loss_sum += loss.item() * n
+            kl_sum += (kl or 0.0) * n
             loss_tokens += n
             comps[comp] = comps.get(comp, 0) + 1
         if world > 1:
@@ -216,16 +299,18 @@ def main():
         opt.zero_grad(set_to_none=True)
         step += 1
         dt = time.time() - t0
-        rec = {"step": step, "loss": loss_sum / max(1, loss_tokens), "tokens": tokens * world,
+        rec = {"step": step, "loss": loss_sum / max(1, loss_tokens), "kl": kl_sum / max(1, loss_tokens),
+               "examples": taken * world, "tokens": tokens * world,
                "tokens_per_s": tokens * world / dt, "seconds": dt, "lr": opt.param_groups[0]["lr"],
                "elapsed_s": time.time() - start, "components": comps}
         if args.val_every and step % args.val_every == 0:
-            rec["val_loss"] = validation_loss(model, held, args, device)
+            rec.update(validate())
         if rank == 0:
             log.write(json.dumps(rec) + "\n")
             log.flush()
+            val = rec.get("val_kl", rec.get("val_loss"))
             print(f"step {step}: loss {rec['loss']:.3f} {rec['tokens_per_s']:.0f} tok/s"
-                  + (f" val {rec['val_loss']:.3f}" if rec.get("val_loss") is not None else ""), flush=True)
+                  + (f" val {val:.3f}" if val is not None else ""), flush=True)
         if step % 10 == 0:
             save()
     save()

@@ -102,35 +102,71 @@ void rope(const ReferenceModel& m, Vec& x, int n_heads, int32_t pos) {
   }
 }
 
-// Grouped-query attention of every token over the tokens it may see.
-std::vector<Vec> attention(const ReferenceModel& m, const std::vector<Vec>& q, const std::vector<Vec>& k,
-                           const std::vector<Vec>& v, const std::vector<uint8_t>& visible) {
+// log(sum_j exp(x_j)) over the entries of `x` whose flag in `in` is set; -inf for none.
+double log_sum_exp(const Vec& x, const std::vector<uint8_t>& in) {
+  double max = -std::numeric_limits<double>::infinity();
+  for (size_t j = 0; j < x.size(); ++j) {
+    if (in[j]) max = std::max(max, x[j]);
+  }
+  if (max == -std::numeric_limits<double>::infinity()) return max;
+  double sum = 0.0;
+  for (size_t j = 0; j < x.size(); ++j) {
+    if (in[j]) sum += std::exp(x[j] - max);
+  }
+  return max + std::log(sum);
+}
+
+// Grouped-query attention of every token over the tokens it may see; with `groups`, the visible keys
+// of a query split into its context group (scores / T, log-sum-exp times S) and the rest, and the
+// weight of key j is exp(G_g - log Z) exp(s_j - L_g), G_C = S L_C, G_N = L_N, Z = e^{G_C} + e^{G_N}.
+// Keys as query i sees them: k[j], or with key_positions the unrotated key k_raw[j] rotated to
+// key_positions[i * n + j].
+struct Keys {
+  const ReferenceModel& m;
+  const std::vector<Vec>& k;
+  const std::vector<Vec>& k_raw;
+  const std::vector<int32_t>* key_positions;
+  const Vec& of(size_t i, size_t j, Vec& scratch) const {
+    if (!key_positions) return k[j];
+    scratch = k_raw[j];
+    rope(m, scratch, m.n_head_kv, (*key_positions)[i * k.size() + j]);
+    return scratch;
+  }
+};
+
+std::vector<Vec> attention(const ReferenceModel& m, const std::vector<Vec>& q, const Keys& keys,
+                           const std::vector<Vec>& v, const std::vector<uint8_t>& visible, const ReferenceGroups* groups) {
   const size_t n = q.size();
   const int group = m.n_head / m.n_head_kv;
   const double scale = 1.0 / std::sqrt(static_cast<double>(m.head_dim));
   const size_t hd = static_cast<size_t>(m.head_dim);
+  const double ninf = -std::numeric_limits<double>::infinity();
   std::vector<Vec> out(n, Vec(static_cast<size_t>(m.n_head) * hd, 0.0));
-  Vec scores(n);
+  Vec scores(n), scratch;
+  std::vector<uint8_t> in_c(n), in_n(n);
   for (size_t i = 0; i < n; ++i) {
+    for (size_t j = 0; j < n; ++j) {
+      const bool c = groups && groups->context[i * n + j];
+      in_c[j] = visible[i * n + j] && c;
+      in_n[j] = visible[i * n + j] && !c;
+    }
     for (int h = 0; h < m.n_head; ++h) {
       const size_t qo = static_cast<size_t>(h) * hd;
       const size_t ko = static_cast<size_t>(h / group) * hd;
-      double max = -std::numeric_limits<double>::infinity();
       for (size_t j = 0; j < n; ++j) {
         if (!visible[i * n + j]) continue;
+        const Vec& kj = keys.of(i, j, scratch);
         double s = 0.0;
-        for (size_t d = 0; d < hd; ++d) s += q[i][qo + d] * k[j][ko + d];
-        scores[j] = s * scale;
-        max = std::max(max, scores[j]);
+        for (size_t d = 0; d < hd; ++d) s += q[i][qo + d] * kj[ko + d];
+        scores[j] = s * scale / (in_c[j] ? groups->temperature : 1.0);
       }
-      if (max == -std::numeric_limits<double>::infinity()) continue;  // sees nothing: zero output
-      double sum = 0.0;
-      for (size_t j = 0; j < n; ++j) {
-        if (visible[i * n + j]) sum += (scores[j] = std::exp(scores[j] - max));
-      }
+      const double lc = log_sum_exp(scores, in_c), ln = log_sum_exp(scores, in_n);
+      const double gc = lc == ninf ? ninf : (groups ? groups->lse_scale : 1.0) * lc;
+      const double log_z = std::max(gc, ln) + std::log(std::exp(gc - std::max(gc, ln)) + std::exp(ln - std::max(gc, ln)));
+      if (ln == ninf && lc == ninf) continue;  // sees nothing: zero output
       for (size_t j = 0; j < n; ++j) {
         if (!visible[i * n + j]) continue;
-        const double p = scores[j] / sum;
+        const double p = in_c[j] ? std::exp(gc - log_z + scores[j] - lc) : std::exp(ln - log_z + scores[j] - ln);
         for (size_t d = 0; d < hd; ++d) out[i][qo + d] += p * v[j][ko + d];
       }
     }
@@ -199,11 +235,14 @@ std::vector<uint8_t> causal_visibility(int n) {
 
 std::vector<std::vector<double>> reference_forward(const ReferenceModel& m, const std::vector<int32_t>& tokens,
                                                    const std::vector<int32_t>& positions,
-                                                   const std::vector<uint8_t>& visible_in) {
+                                                   const std::vector<uint8_t>& visible_in, const ReferenceGroups* groups,
+                                                   const std::vector<int32_t>* key_positions) {
   const size_t n = tokens.size();
   if (positions.size() != n) throw Error("reference: one position per token");
   const std::vector<uint8_t> visible = visible_in.empty() ? causal_visibility(static_cast<int>(n)) : visible_in;
   if (visible.size() != n * n) throw Error("reference: visibility must be n_tokens x n_tokens");
+  if (groups && groups->context.size() != n * n) throw Error("reference: context groups must be n_tokens x n_tokens");
+  if (key_positions && key_positions->size() != n * n) throw Error("reference: key positions must be n_tokens x n_tokens");
   const size_t E = static_cast<size_t>(m.n_embd);
   const int q_width = m.n_head * m.head_dim, kv_width = m.n_head_kv * m.head_dim;
 
@@ -213,16 +252,17 @@ std::vector<std::vector<double>> reference_forward(const ReferenceModel& m, cons
     for (size_t c = 0; c < E; ++c) x[i][c] = m.token_embd[static_cast<size_t>(tokens[i]) * E + c];
   }
   for (const ReferenceLayer& L : m.layers) {
-    std::vector<Vec> q(n), k(n), v(n);
+    std::vector<Vec> q(n), k(n), k_raw(n), v(n);
     for (size_t i = 0; i < n; ++i) {
       const Vec h = rms_norm(x[i], L.attn_norm, m.rms_eps);
       q[i] = linear(L.wq, L.bq, h, q_width);
       k[i] = linear(L.wk, L.bk, h, kv_width);
       v[i] = linear(L.wv, L.bv, h, kv_width);
+      k_raw[i] = k[i];
       rope(m, q[i], m.n_head, positions[i]);
       rope(m, k[i], m.n_head_kv, positions[i]);
     }
-    const std::vector<Vec> attn = attention(m, q, k, v, visible);
+    const std::vector<Vec> attn = attention(m, q, Keys{m, k, k_raw, key_positions}, v, visible, groups);
     for (size_t i = 0; i < n; ++i) {
       const Vec o = linear(L.wo, {}, attn[i], m.n_embd);
       for (size_t c = 0; c < E; ++c) x[i][c] += o[c];

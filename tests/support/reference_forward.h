@@ -38,10 +38,23 @@ ReferenceModel reference_model_from_tiny(const TinyModelSpec& spec);
 // token gets a zero attention output.
 std::vector<uint8_t> causal_visibility(int n);
 
-// Logits [n_tokens][n_vocab] of every position. positions[i] is token i's RoPE position; an empty
+// APE's context groups (tensor/ops.h): context[i * n + j] != 0 puts key j in query i's context group,
+// whose scores are divided by `temperature` and whose log-sum-exp is multiplied by `lse_scale` before
+// the two groups' softmaxes are merged. A query with no context key attends as usual.
+struct ReferenceGroups {
+  std::vector<uint8_t> context;
+  double temperature = 1.0, lse_scale = 1.0;
+};
+
+// Logits [n_tokens][n_vocab] of every position.
+// `key_positions` (optional, n x n): query i sees key j rotated to key_positions[i * n + j] instead of
+// positions[j] (a chunk that saw the opening from right after it, and is seen by later tokens at its
+// place in the layout: mode prefix). positions[i] is token i's RoPE position; an empty
 // `visible` means causal.
 std::vector<std::vector<double>> reference_forward(const ReferenceModel& model, const std::vector<int32_t>& tokens,
                                                    const std::vector<int32_t>& positions,
-                                                   const std::vector<uint8_t>& visible = {});
+                                                   const std::vector<uint8_t>& visible = {},
+                                                   const ReferenceGroups* groups = nullptr,
+                                                   const std::vector<int32_t>* key_positions = nullptr);
 
 }  // namespace kvlink::testing

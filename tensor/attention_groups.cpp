@@ -1,0 +1,123 @@
+#include "tensor/attention_groups.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "tensor/error.h"
+#include "tensor/simd.h"
+
+namespace kvlink {
+
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+// Max and sum of exp(score - max) over the scores whose flag equals `want`.
+struct GroupSoftmax {
+  float max = kNegInf;
+  double sum = 0;
+  double lse() const { return sum > 0 ? max + std::log(sum) : -std::numeric_limits<double>::infinity(); }
+};
+
+GroupSoftmax group_softmax(const float* scores, const uint8_t* in_context, int64_t n, uint8_t want) {
+  GroupSoftmax g;
+  for (int64_t j = 0; j < n; ++j) {
+    if (in_context[j] == want) g.max = std::max(g.max, scores[j]);
+  }
+  if (g.max == kNegInf) return g;
+  for (int64_t j = 0; j < n; ++j) {
+    if (in_context[j] == want) g.sum += std::exp(static_cast<double>(scores[j] - g.max));
+  }
+  return g;
+}
+
+// The two groups' weights in the merge: e^{S L_C} and e^{L_N}, normalised; a group with no visible
+// row gets weight 0.
+void merge_weights(const GroupSoftmax& c, const GroupSoftmax& n, double lse_scale, double* wc, double* wn) {
+  if (c.sum <= 0 && n.sum <= 0) {
+    *wc = *wn = 0;
+    return;
+  }
+  if (c.sum <= 0 || n.sum <= 0) {
+    *wc = c.sum > 0 ? 1 : 0;
+    *wn = 1 - *wc;
+    return;
+  }
+  const double a = lse_scale * c.lse(), b = n.lse();
+  const double m = std::max(a, b);
+  const double ea = std::exp(a - m), eb = std::exp(b - m);
+  *wc = ea / (ea + eb);
+  *wn = eb / (ea + eb);
+}
+
+}  // namespace
+
+void attention_context_groups(Tensor* node, int n_threads) {
+  const Tensor* q = node->src[0];
+  const Tensor* k = node->src[1];
+  const Tensor* v = node->src[2];
+  const Tensor* mask = node->src[3];
+  const auto* q_rows = static_cast<const int32_t*>(node->src[4]->data);
+  const auto* q_first = node->src[5] ? static_cast<const int32_t*>(node->src[5]->data) : nullptr;
+  const auto* span = static_cast<const int32_t*>(node->src[6]->data);
+  const auto* temp_scale = static_cast<const float*>(node->src[7]->data);
+  const int64_t hd = node->iparams[0], n_head = node->iparams[1], n_head_kv = node->iparams[2];
+  const int64_t n_kv = node->iparams[3];
+  const float scale = node->fparams[0];
+  const int64_t group = n_head / n_head_kv;
+  const int64_t n_q = q->n_rows();
+  const bool f16 = k->type == DType::F16;
+  for (int64_t t = 0; t < n_q; ++t) {  // validated before the parallel loop
+    if (span[2 * t] < 0 || span[2 * t] > span[2 * t + 1] || span[2 * t + 1] > n_kv) {
+      throw Error("attention: context span of query " + std::to_string(t) + " is outside the keys");
+    }
+    if (span[2 * t] < span[2 * t + 1] && !(temp_scale[2 * t] > 0 && temp_scale[2 * t + 1] > 0)) {
+      throw Error("attention: context temperature and scale must be positive");
+    }
+  }
+  const size_t elem = f16 ? sizeof(uint16_t) : sizeof(float);
+#pragma omp parallel num_threads(n_threads)
+  {
+    std::vector<float> scores(static_cast<size_t>(n_kv));
+    std::vector<uint8_t> in_context(static_cast<size_t>(n_kv));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t task = 0; task < n_q * n_head; ++task) {
+      const int64_t t = task / n_head, h = task % n_head;
+      const int64_t c0 = span[2 * t], c1 = span[2 * t + 1];
+      if (c0 == c1) continue;  // ordinary attention, already computed
+      const float temperature = temp_scale[2 * t];
+      const int64_t j0 = q_first ? q_first[t] : 0;
+      const int64_t n = std::min<int64_t>(n_kv, q_rows[t] + 1) - j0;
+      const float* qh = reinterpret_cast<const float*>(static_cast<const uint8_t*>(q->data) + t * q->nb[1]) + h * hd;
+      const float* mrow = mask ? reinterpret_cast<const float*>(static_cast<const uint8_t*>(mask->data) + t * mask->nb[1]) : nullptr;
+      const size_t head_off = static_cast<size_t>(h / group * hd) * elem;
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t j = j0 + i;
+        const auto* krow = static_cast<const uint8_t*>(k->data) + j * k->nb[1] + head_off;
+        float sc = scale * dot_f32_row(qh, krow, f16, hd) + (mrow ? mrow[j] : 0.0f);
+        in_context[static_cast<size_t>(i)] = j >= c0 && j < c1;
+        if (in_context[static_cast<size_t>(i)]) sc /= temperature;
+        scores[static_cast<size_t>(i)] = sc;
+      }
+      const GroupSoftmax gc = group_softmax(scores.data(), in_context.data(), n, 1);
+      const GroupSoftmax gn = group_softmax(scores.data(), in_context.data(), n, 0);
+      double wc = 0, wn = 0;
+      merge_weights(gc, gn, temp_scale[2 * t + 1], &wc, &wn);
+      float* out = reinterpret_cast<float*>(static_cast<uint8_t*>(node->data) + t * node->nb[1]) + h * hd;
+      std::fill(out, out + hd, 0.0f);
+      for (int64_t i = 0; i < n; ++i) {
+        const GroupSoftmax& g = in_context[static_cast<size_t>(i)] ? gc : gn;
+        const double w = in_context[static_cast<size_t>(i)] ? wc : wn;
+        if (g.sum <= 0 || scores[static_cast<size_t>(i)] == kNegInf) continue;
+        const auto p = static_cast<float>(w * std::exp(static_cast<double>(scores[static_cast<size_t>(i)] - g.max)) / g.sum);
+        if (p != 0.0f) axpy_f32_row(out, p, static_cast<const uint8_t*>(v->data) + (j0 + i) * v->nb[1] + head_off, f16, hd);
+      }
+    }
+  }
+}
+
+}  // namespace kvlink

@@ -1,0 +1,33 @@
+// The tools' one error path for their flags: help and version print as CLI11 prints them (exit 0);
+// any other parse error (unknown flag, a value that is not a number, a failed range check) is one
+// line on stderr, "<tool>: error: <what>", and exit status 1, as every other bad input.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <optional>
+#include <string>
+
+namespace kvlink_tools {
+
+// Parses argv into `app`. Returns nullopt when the tool goes on, else the exit status to return.
+inline std::optional<int> parse_flags(CLI::App& app, int argc, char** argv, const char* tool) {
+  try {
+    app.parse(argc, argv);
+    return std::nullopt;
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string what = e.what();
+    for (char& c : what) {
+      if (c == '\n' || c == '\r') c = ' ';
+    }
+    std::fprintf(stderr, "%s: error: %s\n", tool, what.c_str());
+    return 1;
+  }
+}
+
+}  // namespace kvlink_tools
