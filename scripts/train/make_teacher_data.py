@@ -25,15 +25,16 @@ LAYOUT_VERSION = 1
 SETS = ["qa_nq", "qa_2wikimqa", "qa_hotpotqa", "qa_musique"]
 
 
-def teacher_examples(teacher_dir, data_path):
-    """The training examples answered by the teacher, in file order, answers replaced by its answer."""
+def teacher_examples(teacher_dir, data_path, n_predict):
+    """The training examples answered by the teacher, in file order, answers replaced by its answer
+    (those cut off at n_predict tokens left out)."""
     preds = {}
     for line in open(os.path.join(teacher_dir, "predictions.jsonl")):
         try:
             p = json.loads(line)
         except json.JSONDecodeError:
             continue  # a line cut off by an interrupted run
-        if p["mode"] == "full" and p["n_generated"] < 200 and p["prediction"].strip():
+        if p["mode"] == "full" and p["n_generated"] < n_predict and p["prediction"].strip():
             preds[p["id"]] = p
     out = []
     for line in open(data_path):
@@ -66,7 +67,7 @@ def main():
         if config["model_fingerprint"] != fp or config.get("adapter"):
             raise SystemExit(f"make_teacher_data: {folder} was answered by model {config['model_fingerprint']}"
                              f"{' with an adapter' if config.get('adapter') else ''}, not the base model {fp}")
-        examples = teacher_examples(folder, os.path.join(a.data, s + ".jsonl"))
+        examples = teacher_examples(folder, os.path.join(a.data, s + ".jsonl"), config["n_predict"])
         with tempfile.TemporaryDirectory() as tmp:
             src, rendered = os.path.join(tmp, "teacher.jsonl"), os.path.join(tmp, "rendered.jsonl")
             with open(src, "w") as f:

@@ -83,8 +83,8 @@ def load_teacher(teacher_dir, base_fp, val_per_set):
             raise SystemExit(f"train: {path} is not teacher data of layout version {TEACHER_LAYOUT_VERSION} "
                              "(scripts/train/make_teacher_data.py)")
         if header["model_fingerprint"] != base_fp or header["teacher"]["model_fingerprint"] != base_fp:
-            raise SystemExit(f"train: {path} holds a teacher of model {header['teacher']['model_fingerprint']}, "
-                             f"--model is {base_fp}")
+            raise SystemExit(f"train: {path} holds a teacher of model {header['teacher']['model_fingerprint']} "
+                             f"rendered for {header['model_fingerprint']}, --model is {base_fp}")
         held["teacher:" + name], files["teacher:" + name] = rows[:val_per_set], rows[val_per_set:]
     if not files:
         raise SystemExit(f"train: no teacher data in {teacher_dir}")
@@ -112,7 +112,7 @@ def pick_example(files, step, micro, rank, seed, mixture=MIXTURE):
         acc += weight
         if r <= acc:
             break
-    names = [n for n in names if n in files]  # a teacher set not produced yet is left out
+    names = [n for n in names if files.get(n)]  # a teacher set not produced yet is left out
     sizes = [len(files[n]) for n in names]
     k = rng.randrange(sum(sizes))
     for n, s in zip(names, sizes):
@@ -212,7 +212,10 @@ def main():
     if args.objective != "gold":
         teacher_files, held_teacher = load_teacher(args.teacher, base_fp, args.val_per_set)
         files.update(teacher_files)
-    mixture = mixture_for(args.objective, args.rank, args.full)
+    mixture = [row for row in mixture_for(args.objective, args.rank, args.full)
+               if sum(len(files.get(n, [])) for n in row[2]) > 0]
+    if not mixture:
+        raise SystemExit("train: no training lines (after holding out --val-per-set per teacher set)")
     model = km.KVLinkModel(km.load_base(args.model), args.links_per_doc, args.max_docs, args.rank, args.alpha,
                            args.full).to(device)
     link_params = [model.link_embd]
