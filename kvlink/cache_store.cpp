@@ -1,5 +1,7 @@
 #include "kvlink/cache_store.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <system_error>
 
@@ -106,16 +108,35 @@ std::shared_ptr<const ChunkCacheFile> CacheStore::encode_and_write(const std::st
   ChunkKV kv;
   const bool derived = read_finer_sibling(key(tokens, prefix), tokens, fp, &kv);
   if (!derived) kv = encode_chunk_after(model_, prefix, tokens, n_threads_);
-  write_chunk_cache(path, fp, geometry_, kv_type_, kv);
-  auto file = std::make_shared<const ChunkCacheFile>(ChunkCacheFile::open(path, fp, geometry_));
+  std::shared_ptr<const ChunkCacheFile> file;
+  try {
+    write_chunk_cache(path, fp, geometry_, kv_type_, kv);
+    file = std::make_shared<const ChunkCacheFile>(ChunkCacheFile::open(path, fp, geometry_));
+    stats_.bytes_written += static_cast<int64_t>(file->file_bytes());
+  } catch (const Error& e) {
+    if (!allow_unstored_) throw;
+    file = unstored(kv, fp, e.what());
+  }
   if (derived) {
     ++stats_.derived;
   } else {
     ++stats_.encoded;
     stats_.tokens_encoded += static_cast<int64_t>(tokens.size());
   }
-  stats_.bytes_written += static_cast<int64_t>(file->file_bytes());
   if (!derived) stats_.encode_ms += ms_since(t0);
+  return file;
+}
+
+std::shared_ptr<const ChunkCacheFile> CacheStore::unstored(const ChunkKV& kv, uint64_t fp, const std::string& why) {
+  if (!stats_.unstored) stats_.notes.push_back("cannot store chunk caches in '" + dir_ + "' (" + why + "); answering without storing them");
+  ++stats_.unstored;
+  static int counter = 0;
+  const std::string path = (fs::temp_directory_path() / ("kvlink-unstored-" + std::to_string(::getpid()) + "-" +
+                                                          std::to_string(counter++) + ".kvc")).string();
+  write_chunk_cache(path, fp, geometry_, kv_type_, kv);
+  auto file = std::make_shared<const ChunkCacheFile>(ChunkCacheFile::open(path, fp, geometry_));
+  std::error_code ec;
+  fs::remove(path, ec);  // the mapping stays valid; nothing is left behind
   return file;
 }
 

@@ -22,6 +22,7 @@ struct CacheStoreStats {
   int32_t encoded = 0;         // missing or rejected: encoded and written
   int32_t derived = 0;         // missing: quantised from this chunk's cache of a finer type (no forward)
   int32_t rejected = 0;        // present but invalid; the reason is in notes
+  int32_t unstored = 0;        // encoded but not storable in the directory (allow_unstored): used from memory
   int64_t tokens_encoded = 0;
   int64_t bytes_written = 0;
   double encode_ms = 0;        // encoding and writing
@@ -51,6 +52,11 @@ class CacheStore {
   // Makes sure a valid cache exists; true when it had to be made (encoded or derived).
   bool ensure(const std::vector<TokenId>& tokens, const std::vector<TokenId>& prefix = {});
 
+  // A query that cannot store a cache it had to encode (read-only directory, a directory in the way)
+  // still answers: the cache is kept in an unlinked temporary file, with one note. Off by default, so
+  // that kvlink-precompute, whose job is storing, fails instead.
+  void set_allow_unstored(bool allow) { allow_unstored_ = allow; }
+
   const CacheStoreStats& stats() const { return stats_; }
   void reset_stats() { stats_ = {}; }
 
@@ -60,6 +66,7 @@ class CacheStore {
                                                          const std::vector<TokenId>& prefix);
   // The chunk's rows as F32 from a valid cache of a finer type than kv_type_, if the directory has one.
   bool read_finer_sibling(const std::string& key, const std::vector<TokenId>& tokens, uint64_t fp, ChunkKV* kv);
+  std::shared_ptr<const ChunkCacheFile> unstored(const ChunkKV& kv, uint64_t fp, const std::string& why);
 
   const Model& model_;
   std::string dir_;
@@ -68,6 +75,7 @@ class CacheStore {
   uint64_t fingerprint_;
   CacheGeometry geometry_;
   CacheStoreStats stats_;
+  bool allow_unstored_ = false;
 };
 
 }  // namespace kvlink

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "kvlink/chunker.h"
+#include "model/file_io.h"
 #include "tensor/error.h"
 
 namespace kvlink {
@@ -33,14 +34,9 @@ bool is_document_file(const std::string& path) {
 }
 
 Document read_document(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read document '" + path + "'");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw Error("cannot read document '" + path + "'");
   Document d;
   d.path = path;
-  d.text = normalize_line_endings(ss.str());
+  d.text = normalize_line_endings(read_regular_file(path, "document"));
   d.title = fs::path(path).stem().string();
   if (lower_extension(path) == ".md" && d.text.rfind("# ", 0) == 0) {
     const size_t eol = d.text.find('\n');

@@ -6,14 +6,17 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
+#include <xxhash.h>
 
 #include "kvlink/answer.h"
 #include "kvlink/cache_store.h"
 #include "kvlink/eval_metric.h"
 #include "model/batch_decode.h"
+#include "model/file_io.h"
 #include "model/fingerprint.h"
 #include "model/gguf.h"
 #include "tensor/error.h"
@@ -90,8 +93,9 @@ std::string key_of(const std::string& dataset, const std::string& id, const std:
 // is rewritten without it, atomically) so that appending resumes cleanly.
 std::vector<json> load_predictions(const std::string& path) {
   std::vector<json> out;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return out;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return out;
+  std::istringstream in(read_regular_file(path, "predictions file"));
   std::string line, kept;
   bool dropped = false;
   while (std::getline(in, line)) {
@@ -117,29 +121,44 @@ double median(std::vector<double> v) {
 
 // An output directory holds one run's settings. Settings that a later version of the tool added (keys
 // the stored config lacks) belong to modes an older run could not have answered, so they are added to
-// the stored config instead of refusing the directory; any other difference is refused.
+// the stored config instead of refusing the directory; any other difference is refused. "data" maps
+// each data file's name to its content hash and example count: a directory may serve several files
+// (one per set), but a file of a known name with other contents is refused, as it would resume the
+// other file's answers under the same ids. A directory from before "data" was recorded takes the
+// file's identity on its first resume.
 void check_config(const std::string& path, const json& config) {
-  std::ifstream in(path);
-  if (in) {
-    json old;
+  json stored = json::object();
+  std::error_code ec;
+  if (fs::exists(path, ec)) {
     try {
-      in >> old;
+      stored = json::parse(read_regular_file(path, "output config"));
     } catch (const json::exception&) {
       throw Error(path + ": malformed; remove it or use another --out");
     }
-    bool added = false;
-    for (const auto& [key, value] : config.items()) {
-      if (old.contains(key)) continue;
-      old[key] = value;
-      added = true;
-    }
-    if (old != config) {
-      throw Error(path + ": this output directory holds a run with other settings (model, cache type, link tokens, "
-                         "tokens, recompute ratio, ape or epic parameters); use another --out");
-    }
-    if (!added) return;
   }
-  const std::string text = config.dump(1) + "\n";
+  const auto refuse = [&] {
+    throw Error(path + ": this output directory holds a run with other settings (model, cache type, link tokens, "
+                       "tokens, recompute ratio, ape or epic parameters); use another --out");
+  };
+  json merged = stored;
+  for (const auto& [key, value] : stored.items()) {
+    if (key != "data" && !config.contains(key)) refuse();
+  }
+  for (const auto& [key, value] : config.items()) {
+    if (key == "data") continue;
+    if (stored.contains(key) && stored[key] != value) refuse();
+    merged[key] = value;
+  }
+  for (const auto& [file, identity] : config.at("data").items()) {
+    const json known = stored.value("data", json::object()).value(file, json());
+    if (!known.is_null() && known != identity) {
+      throw Error(path + ": this output directory holds answers for another data file named '" + file +
+                  "' (its content hash or example count differ); use another --out");
+    }
+    merged["data"][file] = identity;
+  }
+  if (merged == stored) return;
+  const std::string text = merged.dump(1) + "\n";
   write_file_atomic(path, text.data(), text.size());
 }
 
@@ -233,15 +252,52 @@ std::string EvalSummary::markdown() const {
   return s.str();
 }
 
+namespace {
+long count_example_lines(const std::string& text) {
+  std::istringstream in(text);
+  long n = 0;
+  for (std::string line; std::getline(in, line);) n += line.find_first_not_of(" \t\r\n") != std::string::npos;
+  return n;
+}
+
+// The first `limit` examples (0: all); malformed lines and repeated ids (within a dataset) are listed in
+// summary.skipped by reason, so that no example is answered under another's id.
+std::vector<EvalExample> read_examples(const std::string& text, const std::string& dataset_default, int64_t limit,
+                                       EvalSummary& summary) {
+  std::vector<EvalExample> examples;
+  std::set<std::pair<std::string, std::string>> seen;
+  std::istringstream in(text);
+  std::string line;
+  for (long line_no = 1; std::getline(in, line); ++line_no) {
+    if (line.find_first_not_of(" \t\r\n") == std::string::npos) continue;
+    if (limit > 0 && summary.examples_read >= limit) break;
+    ++summary.examples_read;
+    std::string id, reason;
+    std::optional<EvalExample> ex = parse_eval_line(line, &id, &reason);
+    if (ex && ex->dataset.empty()) ex->dataset = dataset_default;
+    if (ex && !seen.insert({ex->dataset, ex->id}).second) {
+      ex.reset();
+      reason = "duplicate id";
+    }
+    if (!ex) {
+      summary.skipped[reason].push_back(id.empty() ? "line " + std::to_string(line_no) : id);
+      continue;
+    }
+    examples.push_back(std::move(*ex));
+  }
+  return examples;
+}
+}  // namespace
+
 EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbacks& cb) {
   const auto t0 = std::chrono::steady_clock::now();
   if (o.modes.empty()) throw Error("no mode to evaluate");
-  std::ifstream in(o.data_path, std::ios::binary);
-  if (!in) throw Error("cannot read the data file '" + o.data_path + "'");
   std::error_code ec;
   fs::create_directories(o.out_dir, ec);
   if (!fs::is_directory(o.out_dir)) throw Error("cannot create the output directory '" + o.out_dir + "'");
   const std::string cache_dir = o.cache_dir.empty() ? (fs::path(o.out_dir) / "cache").string() : o.cache_dir;
+  const std::string data_text = read_regular_file(o.data_path, "data file");
+  const std::string dataset_default = fs::path(o.data_path).stem().string();
   json config{{"model_fingerprint", hex64(model.fingerprint())},
               {"kv_type", cache_type_name(o.kv_type)},
               {"link_tokens", o.link_tokens},
@@ -252,25 +308,12 @@ EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbac
               {"epic_tokens", o.epic_tokens}};
   // Only with an adapter, so that the output directories of base-model runs keep their settings.
   if (model.adapter) config["adapter"] = model.adapter->file.path();
+  config["data"][fs::path(o.data_path).filename().string()] = {{"xxh3", hex64(XXH3_64bits(data_text.data(), data_text.size()))},
+                                                                 {"lines", count_example_lines(data_text)}};
   check_config((fs::path(o.out_dir) / "config.json").string(), config);
 
   EvalSummary summary;
-  const std::string dataset_default = fs::path(o.data_path).stem().string();
-  std::vector<EvalExample> examples;
-  std::string line;
-  for (long line_no = 1; std::getline(in, line); ++line_no) {
-    if (line.find_first_not_of(" \t\r\n") == std::string::npos) continue;
-    if (o.limit > 0 && summary.examples_read >= o.limit) break;
-    ++summary.examples_read;
-    std::string id, reason;
-    std::optional<EvalExample> ex = parse_eval_line(line, &id, &reason);
-    if (!ex) {
-      summary.skipped[reason].push_back(id.empty() ? "line " + std::to_string(line_no) : id);
-      continue;
-    }
-    if (ex->dataset.empty()) ex->dataset = dataset_default;
-    examples.push_back(std::move(*ex));
-  }
+  const std::vector<EvalExample> examples = read_examples(data_text, dataset_default, o.limit, summary);
 
   const std::string pred_path = (fs::path(o.out_dir) / "predictions.jsonl").string();
   std::map<std::string, json> answered;  // key -> prediction line, from earlier runs and this one
@@ -402,6 +445,7 @@ EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbac
         }
         ao.prefill.mode = mode;
         try {
+          if (pos >= static_cast<int>(ex.documents.size())) throw Error("gold position beyond the example's documents");
           const int32_t n_prompt = answer_layout(model, docs, ex.question, ao).n_tokens();
           if (n_prompt + o.n_predict > n_ctx) {
             throw Error("over-long (" + std::to_string(n_prompt) + " prompt tokens + " + std::to_string(o.n_predict) +

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/file_io.h"
 #include "model/gguf.h"
 #include "tensor/error.h"
 
@@ -18,12 +19,11 @@ std::string manifest_path(const std::string& cache_dir) {
 }
 
 namespace {
+// A missing manifest is "no manifest"; one that is not a regular file (a FIFO) is refused by the read.
 std::string read_all(const std::string& path, bool* ok) {
-  std::ifstream in(path, std::ios::binary);
-  *ok = static_cast<bool>(in);
-  std::ostringstream ss;
-  if (in) ss << in.rdbuf();
-  return ss.str();
+  std::error_code ec;
+  *ok = std::filesystem::exists(path, ec);
+  return *ok ? read_regular_file(path, "manifest") : "";
 }
 }  // namespace
 

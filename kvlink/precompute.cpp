@@ -10,10 +10,11 @@
 #include <set>
 #include <system_error>
 
-#include "kvlink/prompt.h"
+#include "kvlink/cache_lock.h"
 #include "kvlink/cache_store.h"
 #include "kvlink/documents.h"
 #include "kvlink/manifest.h"
+#include "kvlink/prompt.h"
 #include "model/fingerprint.h"
 #include "tensor/error.h"
 
@@ -28,12 +29,20 @@ struct Source {
   std::string abs;
 };
 
-// Documents under `root`, sorted by relative path. Hidden entries (".name") are passed over;
+// Whether `p` lies under `root` (both canonical).
+bool inside(const fs::path& p, const fs::path& root) {
+  const auto mismatch = std::mismatch(root.begin(), root.end(), p.begin(), p.end());
+  return mismatch.first == root.end();
+}
+
+// Documents under `root`, sorted by relative path. A symbolic link whose target lies outside `root`
+// is skipped with a note (its text would reach the manifest and prompts from elsewhere). Hidden entries (".name") are passed over;
 // other files that are not .txt/.md are counted and noted.
 std::vector<Source> walk(const std::string& root, PrecomputeSummary& s, const PrecomputeCallbacks& cb) {
   std::error_code ec;
   if (!fs::is_directory(root, ec)) throw Error("documents folder '" + root + "' does not exist or is not a folder");
   std::vector<Source> out;
+  const fs::path canonical_root = fs::weakly_canonical(root, ec);
   fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, ec), end;
   if (ec) throw Error("cannot read the documents folder '" + root + "': " + ec.message());
   for (; it != end; it.increment(ec)) {
@@ -43,8 +52,13 @@ std::vector<Source> walk(const std::string& root, PrecomputeSummary& s, const Pr
       if (it->is_directory(ec)) it.disable_recursion_pending();
       continue;
     }
-    if (!it->is_regular_file(ec)) continue;
+    if (!it->is_regular_file(ec)) continue;  // FIFOs, sockets, devices: never opened
     const std::string rel = fs::relative(p, root, ec).generic_string();
+    if (it->is_symlink(ec) && !inside(fs::weakly_canonical(p, ec), canonical_root)) {
+      ++s.files_skipped;
+      if (cb.note) cb.note("skipped " + rel + " (a link to outside the documents folder)");
+      continue;
+    }
     if (!is_document_file(p.string())) {
       ++s.files_skipped;
       if (cb.note) cb.note("skipped " + rel + " (not .txt or .md)");
@@ -70,8 +84,9 @@ std::string human_bytes(int64_t b) {
   return buf;
 }
 
-// Deletes <key>.<type>.kvc files of `type` that no chunk of `m` references.
-int32_t prune(const std::string& cache_dir, const Manifest& m) {
+// Deletes <key>.<type>.kvc files of `type` that no chunk of `m` references and that are older than
+// `started` (a file written since, by a query encoding on the way, is kept).
+int32_t prune(const std::string& cache_dir, const Manifest& m, fs::file_time_type started) {
   std::set<std::string> keep;
   for (const auto& d : m.documents) {
     for (const auto& c : d.chunks) keep.insert(c.key + "." + m.kv_type + ".kvc");
@@ -83,7 +98,7 @@ int32_t prune(const std::string& cache_dir, const Manifest& m) {
   for (const auto& e : fs::directory_iterator(cache_dir, ec)) {
     const std::string name = e.path().filename().string();
     if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0 &&
-        !keep.count(name)) {
+        !keep.count(name) && e.is_regular_file(ec) && e.last_write_time(ec) < started) {
       fs::remove(e.path(), ec);
       n += !ec;
     }
@@ -113,6 +128,9 @@ PrecomputeSummary precompute(const Model& model, const PrecomputeOptions& o, con
   if (o.chunk_tokens < 16) throw Error("--chunk-tokens must be at least 16");
   PrecomputeSummary s;
   CacheStore store(model, o.cache_dir, o.kv_type, o.n_threads);
+  const CacheDirectoryLock lock(o.cache_dir, cb.note);
+  // The start of the run by the file system's clock, for prune: a cache file written since is kept.
+  const fs::file_time_type started = fs::file_time_type::clock::now() - std::chrono::seconds(2);
 
   Manifest m;
   m.model_fingerprint = hex64(store.fingerprint());
@@ -192,7 +210,7 @@ PrecomputeSummary precompute(const Model& model, const PrecomputeOptions& o, con
   if (write_manifest(mpath, m)) {
     s.bytes_written += static_cast<int64_t>(fs::file_size(mpath, ec));
   }
-  if (o.prune) s.files_pruned = prune(o.cache_dir, m);
+  if (o.prune) s.files_pruned = prune(o.cache_dir, m, started);
   s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return s;
 }

@@ -13,7 +13,8 @@
 namespace kvlink {
 
 MappedFile::MappedFile(const std::string& path) {
-  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Non-blocking, so that a FIFO or device under the name is refused below instead of blocking open().
+  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd_ < 0) throw Error(path + ": cannot open (" + std::strerror(errno) + ")");
   struct stat st {};
   std::string problem;

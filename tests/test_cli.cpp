@@ -10,6 +10,7 @@
 #include <string>
 
 #include "model/gguf.h"
+#include "support/run_tool.h"
 #include "support/support.h"
 #include "support/tiny_model.h"
 
@@ -17,44 +18,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct ToolRun {
-  int exit_code;
-  std::string out, err;
-};
+using kvlink::testing::count_lines;
+using kvlink::testing::expect_clean_error;
+using kvlink::testing::run_named;
+using kvlink::testing::shell_quote;
+using kvlink::testing::ToolRun;
 
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-ToolRun run_named(const std::string& tool, const std::string& args);
 ToolRun run_tool(const std::string& args) { return run_named("kvlink-query", args); }
-
-ToolRun run_named(const std::string& tool, const std::string& args) {
-  const fs::path dir = fs::temp_directory_path() / ("kvlink-cli-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  const std::string out = (dir / "out").string(), err = (dir / "err").string();
-  const std::string cmd = std::string(KVLINK_BIN_DIR) + "/" + tool + " " + args + " >" + out + " 2>" + err + " </dev/null";
-  const int status = std::system(cmd.c_str());
-  ToolRun r{WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), kvlink::testing::read_text_file(out),
-        kvlink::testing::read_text_file(err)};
-  fs::remove_all(dir);
-  return r;
-}
-
-int count_lines(const std::string& s) {
-  int n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
-}
-
-// One line on stderr, non-zero exit (not a crash: crashes give 128+signal), mentioning `what`.
-void expect_clean_error(const ToolRun& r, const std::string& what) {
-  EXPECT_EQ(r.exit_code, 1) << r.err;
-  EXPECT_EQ(count_lines(r.err), 1) << r.err;
-  EXPECT_NE(r.err.find(what), std::string::npos) << r.err;
-}
 
 TEST(Cli, MissingModelIsOneLine) {
   expect_clean_error(run_tool("-m /nonexistent/model.gguf -p hi"), "/nonexistent/model.gguf");
@@ -214,7 +184,7 @@ TEST_F(CliDocuments, BadInputIsOneLine) {
   KVLINK_MODEL_OR_SKIP(model);
   const std::string m = "-m " + model + " --cache " + cache_;
   expect_clean_error(run_tool(m + " --top-k 2 -p hi"), "no manifest");
-  expect_clean_error(run_tool(m + " --docs /nonexistent/a.md -p hi"), "cannot read document '/nonexistent/a.md'");
+  expect_clean_error(run_tool(m + " --docs /nonexistent/a.md -p hi"), "document '/nonexistent/a.md'");
   expect_clean_error(run_tool(m + " --docs " + docs_dir() + "/notes.csv -p hi"), "not a .txt or .md document");
   expect_clean_error(run_tool(m + " --docs " + docs_dir() + "/tromsdal_market.txt --mode fast -p hi"), "--mode must be");
   expect_clean_error(run_tool(m + " --docs " + docs_dir() + "/tromsdal_market.txt --recompute-ratio 2 -p hi"),
@@ -252,7 +222,7 @@ TEST_F(CliDocuments, AlignmentModesAnswerAndRefuseBadParameters) {
 TEST_F(CliDocuments, EvalBadInputIsOneLine) {
   KVLINK_MODEL_OR_SKIP(model);
   const std::string m = "-m " + model + " --out " + cache_ + "/eval";
-  expect_clean_error(run_named("kvlink-eval", m + " --data /nonexistent.jsonl"), "cannot read the data file");
+  expect_clean_error(run_named("kvlink-eval", m + " --data /nonexistent.jsonl"), "data file '/nonexistent.jsonl'");
   expect_clean_error(run_named("kvlink-eval", m + " --data x.jsonl --mode fast"), "--mode must be");
   expect_clean_error(run_named("kvlink-eval", m + " --data x.jsonl --gold-position -1"), "--gold-position");
   expect_clean_error(run_named("kvlink-eval", m + " --data x.jsonl --kv-type q5"), "q5");
@@ -285,7 +255,7 @@ TEST_F(CliDocuments, RenderSkipsBadLinesAndNeverLeavesAHalfFile) {
   // A missing input file: one line, and no output (not even a partial one) is left behind.
   const std::string out2 = (fs::path(cache_) / "none.jsonl").string();
   expect_clean_error(run_named("kvlink-render", "-m " + model + " --data /nonexistent.jsonl --out " + out2),
-                     "cannot read /nonexistent.jsonl");
+                     "data file '/nonexistent.jsonl'");
   EXPECT_FALSE(fs::exists(out2));
   EXPECT_FALSE(fs::exists(out2 + ".tmp"));
 }

@@ -3,9 +3,11 @@
 // line on stderr, "<tool>: error: <what>", and exit status 1, as every other bad input.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <thread>
 
 namespace kvlink_tools {
 
@@ -28,6 +30,13 @@ inline std::optional<int> parse_flags(CLI::App& app, int argc, char** argv, cons
     std::fprintf(stderr, "%s: error: %s\n", tool, what.c_str());
     return 1;
   }
+}
+
+// -t beyond the machine's cores is clamped to them: extra threads only wait on each other at every
+// barrier (and a thread count of 0 is refused by the flag's range check before this).
+inline int clamp_threads(int requested) {
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::clamp(requested, 1, cores);
 }
 
 }  // namespace kvlink_tools

@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
   app.add_option("--data", opt.data_path, "examples, JSON lines (format: ../shared/data/README.md)")->required();
   app.add_option("--out", opt.out_dir, "output directory (predictions.jsonl, summary.json, summary.md)")->required();
   app.add_option("--mode", modes, std::string("comma-separated: ") + kvlink::reuse_mode_names())->capture_default_str();
-  app.add_option("--limit", opt.limit, "read only the first N examples (0: all)")->capture_default_str();
+  app.add_option("--limit", opt.limit, "read only the first N examples (0: all)")->capture_default_str()->check(CLI::NonNegativeNumber);
   app.add_option("--gold-position", gold, "move documents[0] to index k; 'all': k = 0..9 in turn");
   app.add_option("--link-tokens", opt.link_tokens, "link tokens per document (default: the model's)");
   app.add_option("--kv-type", kv_type, "chunk cache element type: f16, q8_0, q4_0, f32")->capture_default_str();
@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
   if (const auto status = kvlink_tools::parse_flags(app, argc, argv, "kvlink-eval")) return *status;
+  opt.n_threads = kvlink_tools::clamp_threads(opt.n_threads);
   try {
     opt.modes.clear();
     std::stringstream ms(modes);

@@ -20,11 +20,14 @@ int main(int argc, char** argv) {
   app.add_option("--adapter", adapter_path, "KVLink adapter GGUF for the model (LoRA, link tokens; docs/LINK_TOKENS.md)");
   app.add_option("--docs", opt.docs_dir, "folder of .txt/.md documents (walked recursively)")->required();
   app.add_option("--cache", opt.cache_dir, "cache directory (created when missing)")->required();
-  app.add_option("--chunk-tokens", opt.chunk_tokens, "maximum tokens per chunk, title header included")->capture_default_str();
+  app.add_option("--chunk-tokens", opt.chunk_tokens, "maximum tokens per chunk, title header included")
+      ->capture_default_str()
+      ->check(CLI::Range(16, 1 << 20));
   app.add_option("--kv-type", kv_type, "cache element type: f16, q8_0, q4_0 or f32")->capture_default_str();
   app.add_option("-t,--threads", opt.n_threads, "threads")->capture_default_str()->check(CLI::Range(1, 256));
   app.add_flag("--prune", opt.prune, "delete cache files of this type that no document uses any more");
   if (const auto status = kvlink_tools::parse_flags(app, argc, argv, "kvlink-precompute")) return *status;
+  opt.n_threads = kvlink_tools::clamp_threads(opt.n_threads);
   try {
     opt.kv_type = kvlink::parse_cache_type(kv_type);
     const auto model = kvlink::Model::load(model_path, adapter_path);

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -14,6 +15,7 @@
 #include "kvlink/manifest.h"
 #include "kvlink/query.h"
 #include "kvlink/retrieval.h"
+#include "model/file_io.h"
 #include "tensor/error.h"
 
 #include "tools/cli.h"
@@ -37,13 +39,7 @@ kvlink::DType parse_kv_cache_type(const std::string& s) {
   throw kvlink::Error("--kv-cache-type must be f16 or f32, not '" + s + "'");
 }
 
-std::string read_prompt_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw kvlink::Error("cannot read prompt file '" + path + "'");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string read_prompt_file(const std::string& path) { return kvlink::read_regular_file(path, "prompt file"); }
 
 std::vector<std::string> split_commas(const std::string& s) {
   std::vector<std::string> out;
@@ -87,7 +83,7 @@ int run_documents(const Flags& f, const kvlink::Model& model) {
   // Settings from the manifest when the cache directory has one, so chunks and keys match precompute's.
   kvlink::Manifest manifest;
   const std::string mpath = kvlink::manifest_path(f.cache_dir);
-  const bool have_manifest = std::ifstream(mpath).good();
+  const bool have_manifest = std::filesystem::exists(mpath);  // read_manifest refuses one that is not a regular file
   if (have_manifest || f.top_k > 0) manifest = kvlink::read_manifest(mpath);
   const int32_t chunk_tokens = f.chunk_tokens > 0 ? f.chunk_tokens : (have_manifest ? manifest.chunk_tokens : 512);
   const std::string kv_type = !f.kv_type.empty() ? f.kv_type : (have_manifest ? manifest.kv_type : "f16");
@@ -100,14 +96,18 @@ int run_documents(const Flags& f, const kvlink::Model& model) {
   ao.n_predict = f.opt.n_predict < 0 ? 1 << 30 : f.opt.n_predict;
   ao.sampling = f.opt.sampling;
 
+  const std::vector<std::string> doc_paths = split_commas(f.docs);
+  if (f.top_k == 0 && doc_paths.empty()) throw kvlink::Error("--docs lists no document");
   const std::vector<kvlink::SourcedChunk> sourced =
       f.top_k > 0 ? kvlink::retrieve_top_k(manifest, f.opt.prompt, f.top_k)
-                  : kvlink::chunks_from_files(model, split_commas(f.docs), chunk_tokens);
+                  : kvlink::chunks_from_files(model, doc_paths, chunk_tokens);
+  if (sourced.empty()) throw kvlink::Error("the documents hold no text to answer from");
   std::vector<kvlink::ChunkText> chunks;
   for (const auto& c : sourced) chunks.push_back(c.text);
   ao.links = kvlink::resolve_link_config(model, f.link_tokens, std::max<int32_t>(20, static_cast<int32_t>(chunks.size())));
 
   kvlink::CacheStore store(model, f.cache_dir, kvlink::parse_cache_type(kv_type), f.opt.n_threads);
+  store.set_allow_unstored(true);
   // The context is sized for this prompt and allocated before the clock starts, as llama.cpp's is.
   const int32_t n_prompt = kvlink::answer_layout(model, chunks, f.opt.prompt, ao).n_tokens();
   const int64_t wanted = static_cast<int64_t>(n_prompt) + (f.opt.n_predict < 0 ? model.hp.n_ctx_train : f.opt.n_predict);
@@ -157,13 +157,17 @@ int main(int argc, char** argv) {
   app.add_option("--adapter", f.adapter_path, "KVLink adapter GGUF for the model (LoRA, link tokens; docs/LINK_TOKENS.md)");
   app.add_option("-p,--prompt", f.prompt, "prompt text (with --docs/--top-k: the question)");
   app.add_option("-f,--file", f.prompt_file, "read the prompt from a file");
-  app.add_option("-n,--n-predict", opt.n_predict, "tokens to generate (-1: until end of text)")->capture_default_str();
+  app.add_option("-n,--n-predict", opt.n_predict, "tokens to generate (-1: until end of text)")
+      ->capture_default_str()
+      ->check(CLI::Range(-1, 1 << 30));
   app.add_option("-t,--threads", opt.n_threads, "threads")->capture_default_str()->check(CLI::Range(1, 256));
-  app.add_option("-c,--ctx-size", opt.n_ctx, "context size in tokens (0: prompt + n-predict)")->capture_default_str();
-  app.add_option("--temp", opt.sampling.temperature, "temperature (0: greedy)")->capture_default_str();
-  app.add_option("--top-k", f.top_k, "answer over the N best chunks of --cache's manifest (BM25)");
-  app.add_option("--sample-top-k", opt.sampling.top_k, "top-k sampling (0: off)")->capture_default_str();
-  app.add_option("--top-p", opt.sampling.top_p, "top-p sampling (1: off)")->capture_default_str();
+  app.add_option("-c,--ctx-size", opt.n_ctx, "context size in tokens (0: prompt + n-predict)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--temp", opt.sampling.temperature, "temperature (0: greedy)")->capture_default_str()->check(CLI::Range(0.0, 100.0));
+  app.add_option("--top-k", f.top_k, "answer over the N best chunks of --cache's manifest (BM25)")->check(CLI::NonNegativeNumber);
+  app.add_option("--sample-top-k", opt.sampling.top_k, "top-k sampling (0: off)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app.add_option("--top-p", opt.sampling.top_p, "top-p sampling (1: off)")->capture_default_str()->check(CLI::Range(0.0, 1.0));
   app.add_option("--seed", opt.sampling.seed, "sampling seed")->capture_default_str();
   app.add_flag("--chat", opt.chat, "wrap the prompt in the model's chat template");
   app.add_option("--system", opt.system_prompt, "system prompt (default: the template's, or kvlink's for documents)");
@@ -179,10 +183,12 @@ int main(int argc, char** argv) {
   app.add_option("--epic-tokens", f.prefill.epic_tokens, "epic: tokens recomputed at the start of every chunk")->capture_default_str();
   app.add_option("--link-tokens", f.link_tokens, "link tokens per chunk (default: the model's; see docs/LINK_TOKENS.md)");
   app.add_option("--kv-type", f.kv_type, "chunk cache element type: f16, q8_0, q4_0, f32 (default: the manifest's)");
-  app.add_option("--chunk-tokens", f.chunk_tokens, "chunk size for --docs (default: the manifest's, else 512)");
+  app.add_option("--chunk-tokens", f.chunk_tokens, "chunk size for --docs (default: the manifest's, else 512)")
+      ->check(CLI::NonNegativeNumber);
   app.add_flag("--json", f.json, "print one JSON object (text, tokens, timings) instead of streaming");
   app.add_flag("-v,--verbose", f.verbose, "print timings on stderr");
   if (const auto status = kvlink_tools::parse_flags(app, argc, argv, "kvlink-query")) return *status;
+  opt.n_threads = kvlink_tools::clamp_threads(opt.n_threads);
   try {
     if (f.prompt.empty() == f.prompt_file.empty()) throw kvlink::Error("give exactly one of -p PROMPT or -f FILE");
     opt.prompt = f.prompt_file.empty() ? f.prompt : read_prompt_file(f.prompt_file);

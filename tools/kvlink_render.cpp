@@ -12,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -20,6 +21,7 @@
 #include "kvlink/chunker.h"
 #include "kvlink/eval.h"
 #include "kvlink/prompt.h"
+#include "model/file_io.h"
 #include "model/fingerprint.h"
 #include "model/llama_model.h"
 #include "tensor/error.h"
@@ -127,14 +129,13 @@ int main(int argc, char** argv) {
   app.add_option("--as-documents", as_documents,
                  "render one-turn chats as documents of at most N tokens + the last paragraph as question")
       ->check(CLI::Range(16, 4096));
-  app.add_option("--limit", limit, "read only the first N lines (0: all)")->capture_default_str();
+  app.add_option("--limit", limit, "read only the first N lines (0: all)")->capture_default_str()->check(CLI::NonNegativeNumber);
   if (const auto status = kvlink_tools::parse_flags(app, argc, argv, "kvlink-render")) return *status;
   const std::string tmp = out_path + ".tmp";
   try {
     const auto model = kvlink::Model::load(model_path);
     if (!model->has_chat_template) throw kvlink::Error(model_path + ": the model has no supported chat template");
-    std::ifstream in(data_path);
-    if (!in) throw kvlink::Error("cannot read " + data_path);
+    std::istringstream in(kvlink::read_regular_file(data_path, "data file"));
     std::ofstream out(tmp, std::ios::trunc);
     if (!out) throw kvlink::Error("cannot write " + tmp);
     out << json{{"header", true},
