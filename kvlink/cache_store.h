@@ -1,4 +1,4 @@
-// A directory of chunk caches, content-addressed (DESIGN.md, data flow step 2): a chunk's cache lives
+// A directory of chunk caches, content-addressed (docs/DESIGN.md, a query's data flow, step 2): a chunk's cache lives
 // at <dir>/<key>.<type>.kvc, key = chunk_cache_key(model fingerprint, token ids). A lookup opens and
 // validates the file; a missing or rejected one (bad magic, version, fingerprint, geometry, size,
 // checksum, or other tokens) is encoded again and written atomically, never used. A missing cache whose

@@ -1,7 +1,7 @@
 // The KVLink prompt layout: opening (system prompt + start of the user turn), then each document
 // chunk followed by its link tokens, then the suffix (question + assistant opening). Positions run
 // contiguously over the whole layout. Also the paper's segment mask over that layout, used by the
-// single-pass reference (KVLINK.md): chunk tokens see only their own chunk; opening, link and
+// single-pass reference (docs/METHOD.md): chunk tokens see only their own chunk; opening, link and
 // suffix tokens see everything before them.
 #pragma once
 #include <cstdint>

@@ -2,7 +2,7 @@
 // own (a chunk's tokens must not depend on its neighbours, so BPE never merges across parts):
 //   opening = chat-template system message + start of the user turn
 //   chunk   = "Document (Title: <title>) <text>\n\n"  - rendered without its rank, so its cache
-//             serves the chunk at any position (KVLINK.md, pitfalls)
+//             serves the chunk at any position (docs/METHOD.md, section 1)
 //   suffix  = "Question: <question>" + end of the user turn + the assistant opening
 // The same tokens serve every mode: full, kvlink, reencode, noshift, cacheblend.
 #pragma once

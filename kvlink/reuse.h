@@ -1,4 +1,4 @@
-// Prefill of a KVLink prompt layout in each mode (DESIGN.md, "Modes"), all through one code path:
+// Prefill of a KVLink prompt layout in each mode (docs/METHOD.md, "What each mode computes"), all through one code path:
 //   full        ordinary causal prefill of every token (the reference);
 //   kvlink      chunk rows from their caches, keys shifted to global positions, link tokens computed;
 //   reencode    the same without link tokens (PromptCache with re-encoded positions);

@@ -104,7 +104,7 @@ TEST(KvlinkEquivalence, SegmentMaskMatchesThePapersLayout) {
   l.links = {{7}, {8}};
   l.suffix = {9};
   const auto m = kvlink_segment_mask(l);
-  // The table in KVLINK.md: rows s0 s1 a0 a1 L1 b0 b1 L2 q0.
+  // The table in docs/METHOD.md: rows s0 s1 a0 a1 L1 b0 b1 L2 q0.
   const char* want[] = {"x........", "xx.......", "..x......", "..xx.....", "xxxxx....",
                         ".....x...", ".....xx..", "xxxxxxxx.", "xxxxxxxxx"};
   for (int q = 0; q < 9; ++q) {

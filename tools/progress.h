@@ -1,4 +1,4 @@
-// A progress bar on stderr for the tools, drawn only when stderr is a terminal (DESIGN.md: progress
+// A progress bar on stderr for the tools, drawn only when stderr is a terminal (docs/DESIGN.md, conventions: progress
 // on stderr only when it is a terminal), with the rate and the time left.
 #pragma once
 #include <unistd.h>

@@ -144,7 +144,7 @@ def causal_mask(n, device=None):
 
 
 def segment_mask(segments, device=None):
-    """KVLink's mask (KVLINK.md): a token in document chunk c sees only the earlier tokens of c;
+    """KVLink's mask (docs/METHOD.md): a token in document chunk c sees only the earlier tokens of c;
     every other token (opening, link tokens, question, answer) sees every earlier token.
     `segments[t]` is the chunk index of token t, or -1 for the others."""
     seg = torch.tensor(segments, device=device)
