@@ -22,10 +22,10 @@ import train  # noqa: E402
 
 
 def cut(example, n_docs, doc_tokens):
-    """The example with its first n_docs chunks, each cut to doc_tokens tokens (None: too few)."""
+    """The example cut to (n_docs, doc_tokens) as training cuts it (None: too few documents)."""
     if len(example["chunks"]) < n_docs:
         return None
-    return {**example, "chunks": [c[:doc_tokens] for c in example["chunks"][:n_docs]]}
+    return km.cut_example(example, n_docs, doc_tokens)
 
 
 def main():

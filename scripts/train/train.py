@@ -136,6 +136,7 @@ def validation_kl(model, held_teacher, args, device):
     rows = [r for group in zip(*held_teacher.values()) for r in group][: args.val_examples]
     total, count = 0.0, 0
     for ex in rows:
+        ex = km.cut_example(ex, args.docs_per_example, args.doc_tokens)
         _, n, kl, _ = km.distill_loss(model, ex, "kvlink", args.max_tokens, device, args.ce_weight)
         if n:
             total += kl * n
@@ -183,6 +184,9 @@ def main():
     ap.add_argument("--teacher", help="teacher data directory (scripts/train/make_teacher_data.py)")
     ap.add_argument("--ce-weight", type=float, default=0.5, help="distill: weight of the teacher tokens' cross-entropy")
     ap.add_argument("--val-per-set", type=int, default=16, help="distill: teacher lines held out per set")
+    ap.add_argument("--docs-per-example", type=int, default=0,
+                    help="distill: train on the first N documents of each example (0: all; the teacher is recomputed on the same cut)")
+    ap.add_argument("--doc-tokens", type=int, default=0, help="distill: cut every document to its first N tokens (0: whole)")
     args = ap.parse_args()
     if args.objective != "gold" and not args.teacher:
         ap.error("--objective distill and mixed need --teacher DIR")
@@ -223,11 +227,12 @@ def main():
     opt = torch.optim.AdamW([{"params": other, "lr": args.lr, "weight_decay": 0.0},
                              {"params": link_params, "lr": args.link_lr, "weight_decay": 0.0}])
     ckpt_path = os.path.join(args.out, "checkpoint.pt")
-    config = {k: getattr(args, k) for k in ("links_per_doc", "max_docs", "rank", "alpha", "full", "objective")}
+    config = {k: getattr(args, k) for k in ("links_per_doc", "max_docs", "rank", "alpha", "full", "objective",
+                                            "docs_per_example", "doc_tokens")}
     step = 0
     if os.path.exists(ckpt_path):
         state = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if {"objective": "gold", **state["config"]} != config:
+        if {"objective": "gold", "docs_per_example": 0, "doc_tokens": 0, **state["config"]} != config:
             raise SystemExit(f"train: {ckpt_path} was made with {state['config']}, not {config}")
         model.load_state_dict(state["trainable"], strict=False)
         opt.load_state_dict(state["optimizer"])
@@ -274,6 +279,7 @@ def main():
             comp, layout, ex = pick_example(files, step, micro, rank, args.seed, mixture)
             micro += 1
             if comp.endswith("_distill"):
+                ex = km.cut_example(ex, args.docs_per_example, args.doc_tokens)
                 loss, n, kl, _ = km.distill_loss(model, ex, layout, args.max_tokens, device, args.ce_weight)
                 n_tokens = km.example_tokens(ex)  # the student's layout, link tokens aside
             else:
