@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
         kvlink::AnswerOptions ao;
         ao.prefill.mode = mode;
         ao.n_predict = 1;
-        ao.links = kvlink::resolve_link_config(*model, link_tokens, n_chunks);
+        ao.links = kvlink::resolve_link_config(*model, link_tokens, kvlink::link_slots_for(chunks.size()));
         const int32_t n_prompt = kvlink::answer_layout(*model, chunks, question, ao).n_tokens();
         kvlink::Context ctx(*model, kvlink::ContextParams{n_prompt + 2, kvlink::DType::F16, threads});
         std::vector<double> ttft, load, compute, select;

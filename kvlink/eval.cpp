@@ -13,6 +13,7 @@
 #include <xxhash.h>
 
 #include "kvlink/answer.h"
+#include "kvlink/answer_queue.h"
 #include "kvlink/cache_store.h"
 #include "kvlink/eval_metric.h"
 #include "model/batch_decode.h"
@@ -287,17 +288,188 @@ std::vector<EvalExample> read_examples(const std::string& text, const std::strin
   }
   return examples;
 }
-}  // namespace
 
-EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbacks& cb) {
-  const auto t0 = std::chrono::steady_clock::now();
-  if (o.modes.empty()) throw Error("no mode to evaluate");
-  std::error_code ec;
-  fs::create_directories(o.out_dir, ec);
-  if (!fs::is_directory(o.out_dir)) throw Error("cannot create the output directory '" + o.out_dir + "'");
-  const std::string cache_dir = o.cache_dir.empty() ? (fs::path(o.out_dir) / "cache").string() : o.cache_dir;
-  const std::string data_text = read_regular_file(o.data_path, "data file");
-  const std::string dataset_default = fs::path(o.data_path).stem().string();
+// One kvlink-eval run after its set-up: every (example, gold position, mode) is resumed from the
+// predictions file, taken from its twin, or prefilled and handed to the answer queue; the queue hands
+// the answers back in input order and each becomes a line of the predictions file.
+class EvalRun {
+ public:
+  EvalRun(const Model& model, const EvalOptions& o, const EvalCallbacks& cb, const std::string& cache_dir,
+          const std::string& pred_path, EvalSummary& summary)
+      : model_(model), o_(o), cb_(cb), summary_(summary), n_ctx_(std::min<int32_t>(model.hp.n_ctx_train, 16384)),
+        ctx_(model, ContextParams{n_ctx_, DType::F16, o.n_threads}), store_(model, cache_dir, o.kv_type, o.n_threads),
+        queue_(model, o.parallel, std::min<int32_t>(n_ctx_, kEvalSlotRows), o.n_threads) {
+    for (json& p : load_predictions(pred_path)) {
+      const std::string key = key_of(p.at("dataset").get<std::string>(), p.at("id").get<std::string>(),
+                                     p.at("gold_position").get<std::string>(), p.at("mode").get<std::string>());
+      answered_[key] = std::move(p);  // json's operator= takes its argument by value: the key is read first
+    }
+    out_.open(pred_path, std::ios::binary | std::ios::app);
+    if (!out_) throw Error("cannot write '" + pred_path + "'");
+    ao_.n_predict = o.n_predict;
+    ao_.prefill = PrefillOptions{ReuseMode::FULL, o.recompute_ratio, o.ape_temperature, o.ape_scale, o.epic_tokens};
+    check_prefill_options(ao_.prefill);
+    ao_.links = resolve_link_config(model, o.link_tokens, link_slots_for(0));
+    gen_ = answer_generate_options(ao_);
+    any_reuse_ = std::any_of(o.modes.begin(), o.modes.end(), uses_caches);
+    if (model.has_chat_template) opening_ = opening_tokens(model, PromptOptions{}.system_prompt);
+    if (any_reuse_ && !opening_.empty()) store_.ensure(opening_);
+  }
+
+  void run(const std::vector<EvalExample>& examples) {
+    const std::vector<int> positions = o_.gold_positions.empty() ? std::vector<int>{-1} : o_.gold_positions;
+    total_ = static_cast<long>(examples.size() * positions.size() * o_.modes.size());
+    for (const EvalExample& ex : examples) {
+      bool skipped = false;
+      for (int pos : positions) {
+        for (ReuseMode mode : o_.modes) {
+          if (skipped) {
+            count_done();
+          } else {
+            skipped = !answer(ex, pos, mode);
+          }
+        }
+      }
+    }
+    emit(queue_.drain());
+    out_.close();
+  }
+
+  const CacheStore& store() const { return store_; }
+
+ private:
+  struct Pending {
+    std::string key;
+    json line;                                      // all but the answer, or the whole line when resumed
+    const std::vector<std::string>* answers = nullptr;  // null: `line` is complete
+    std::string twin_key;                           // a twin: the line it copies
+  };
+
+  // One (example, position, mode): false when the example is skipped (its reason is recorded).
+  bool answer(const EvalExample& ex, int pos, ReuseMode mode) {
+    const std::string pos_s = pos < 0 ? "" : std::to_string(pos);
+    const std::string key = key_of(ex.dataset, ex.id, pos_s, reuse_mode_name(mode));
+    if (answered_.count(key)) {
+      ++summary_.resumed;
+      count_done();
+      return true;
+    }
+    if (take_from_twin(ex, pos_s, mode, key)) return true;
+    const std::vector<ChunkText> docs = pos < 0 ? ex.documents : with_gold_at(ex.documents, pos);
+    ao_.prefill.mode = mode;
+    if (!prepare(ex, pos, docs)) return false;
+    queue_.make_room();  // before the query starts, so that no decoding falls inside its TTFT
+    std::vector<float> logits;
+    Clock::time_point t0;
+    AnswerResult r = answer_prefill(ctx_, any_reuse_ ? &store_ : nullptr, docs, ex.question, ao_, &logits, &t0);
+    const json line = {{"id", ex.id},
+                       {"dataset", ex.dataset},
+                       {"mode", reuse_mode_name(mode)},
+                       {"gold_position", pos_s},
+                       {"n_prompt", r.n_prompt},
+                       {"tokens_computed", r.reuse.tokens_computed},
+                       {"tokens_reused", r.reuse.tokens_reused},
+                       {"bytes_loaded", r.reuse.bytes_loaded}};
+    const AnswerQueue::Ticket t = queue_.submit(ctx_, std::move(logits), std::move(r.generation), gen_, t0);
+    pending_[t] = Pending{key, line, &ex.answers, ""};
+    in_flight_[key] = t;
+    emit(queue_.ready());
+    return true;
+  }
+
+  // kvlink without link tokens runs exactly reencode's computation (same tokens, rows and forward):
+  // whichever of the two comes second takes the first one's line instead of computing it again.
+  bool take_from_twin(const EvalExample& ex, const std::string& pos_s, ReuseMode mode, const std::string& key) {
+    if (ao_.links.per_doc != 0 || (mode != ReuseMode::KVLINK && mode != ReuseMode::REENCODE)) return false;
+    const std::string twin_key = key_of(ex.dataset, ex.id, pos_s, mode == ReuseMode::KVLINK ? "reencode" : "kvlink");
+    const auto flying = in_flight_.find(twin_key);
+    if (flying != in_flight_.end() && queue_.in_flight(flying->second)) {
+      pending_[queue_.submit_twin(flying->second)] = Pending{key, json(), nullptr, twin_key};
+    } else if (answered_.count(twin_key)) {
+      pending_[queue_.submit_ready()] = Pending{key, json(), nullptr, twin_key};
+    } else {
+      return false;
+    }
+    emit(queue_.ready());
+    return true;
+  }
+
+  // The example's length check and, for reuse modes, its documents' caches made before any timed
+  // query (as after precompute). False (reason recorded) when the example cannot be answered.
+  bool prepare(const EvalExample& ex, int pos, const std::vector<ChunkText>& docs) {
+    try {
+      if (pos >= static_cast<int>(ex.documents.size())) throw Error("gold position beyond the example's documents");
+      const int32_t n_prompt = answer_layout(model_, docs, ex.question, ao_).n_tokens();
+      if (n_prompt + o_.n_predict > n_ctx_) throw Error("over-long for the context");
+      if (any_reuse_ && prepared_ != &ex) {
+        const bool plain = std::any_of(o_.modes.begin(), o_.modes.end(), [](ReuseMode m) { return uses_caches(m) && !prefix_conditioned(m); });
+        const bool prefixed = std::any_of(o_.modes.begin(), o_.modes.end(), prefix_conditioned);
+        for (const ChunkText& d : ex.documents) {
+          const std::vector<TokenId> tokens = chunk_tokens(model_, d);
+          if (plain) store_.ensure(tokens);
+          if (prefixed) store_.ensure(tokens, opening_);
+        }
+        prepared_ = &ex;
+      }
+      return true;
+    } catch (const Error& e) {
+      summary_.skipped[e.what()].push_back(ex.id);
+      count_done();
+      return false;
+    }
+  }
+
+  // Writes the lines of the answers handed back, in order.
+  void emit(std::vector<AnswerQueue::Done> done) {
+    for (AnswerQueue::Done& d : done) {
+      Pending p = std::move(pending_.at(d.ticket));
+      pending_.erase(d.ticket);
+      in_flight_.erase(p.key);
+      if (!p.twin_key.empty()) {
+        p.line = answered_.at(p.twin_key);
+        p.line["shared_with"] = p.line["mode"];
+        p.line["mode"] = p.key.substr(p.key.rfind('\x1f') + 1);
+      } else if (p.answers) {
+        p.line["ttft_ms"] = d.generation.ttft_ms;
+        p.line["prediction"] = d.generation.text;
+        p.line["score"] = best_subspan_em(d.generation.text, *p.answers);
+        p.line["n_generated"] = d.generation.tokens.size();
+      }
+      out_ << p.line.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+      out_.flush();
+      answered_[p.key] = std::move(p.line);
+      ++summary_.answered_now;
+      count_done();
+    }
+  }
+
+  void count_done() {
+    ++done_;
+    if (cb_.progress) cb_.progress(done_, total_);
+  }
+
+  const Model& model_;
+  const EvalOptions& o_;
+  const EvalCallbacks& cb_;
+  EvalSummary& summary_;
+  int32_t n_ctx_;
+  Context ctx_;
+  CacheStore store_;
+  AnswerQueue queue_;
+  AnswerOptions ao_;
+  GenerateOptions gen_;
+  bool any_reuse_ = false;
+  std::vector<TokenId> opening_;
+  const EvalExample* prepared_ = nullptr;           // the example whose caches exist
+  std::map<std::string, json> answered_;            // key -> prediction line, from earlier runs and this one
+  std::map<AnswerQueue::Ticket, Pending> pending_;  // submitted, not yet written
+  std::map<std::string, AnswerQueue::Ticket> in_flight_;
+  std::ofstream out_;
+  long done_ = 0, total_ = 0;
+};
+
+// The run's settings as recorded in its output directory (check_config).
+json run_config(const Model& model, const EvalOptions& o, const std::string& data_text) {
   json config{{"model_fingerprint", hex64(model.fingerprint())},
               {"kv_type", cache_type_name(o.kv_type)},
               {"link_tokens", o.link_tokens},
@@ -310,204 +482,11 @@ EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbac
   if (model.adapter) config["adapter"] = model.adapter->file.path();
   config["data"][fs::path(o.data_path).filename().string()] = {{"xxh3", hex64(XXH3_64bits(data_text.data(), data_text.size()))},
                                                                  {"lines", count_example_lines(data_text)}};
-  check_config((fs::path(o.out_dir) / "config.json").string(), config);
+  return config;
+}
 
-  EvalSummary summary;
-  const std::vector<EvalExample> examples = read_examples(data_text, dataset_default, o.limit, summary);
-
-  const std::string pred_path = (fs::path(o.out_dir) / "predictions.jsonl").string();
-  std::map<std::string, json> answered;  // key -> prediction line, from earlier runs and this one
-  for (json& p : load_predictions(pred_path)) {
-    const std::string key = key_of(p.at("dataset").get<std::string>(), p.at("id").get<std::string>(),
-                                   p.at("gold_position").get<std::string>(), p.at("mode").get<std::string>());
-    answered[key] = std::move(p);  // json's operator= takes its argument by value: the key is read first
-  }
-  std::ofstream out(pred_path, std::ios::binary | std::ios::app);
-  if (!out) throw Error("cannot write '" + pred_path + "'");
-
-  const std::vector<int> positions = o.gold_positions.empty() ? std::vector<int>{-1} : o.gold_positions;
-  const int32_t n_ctx = std::min<int32_t>(model.hp.n_ctx_train, 16384);
-  Context ctx(model, ContextParams{n_ctx, DType::F16, o.n_threads});
-  CacheStore store(model, cache_dir, o.kv_type, o.n_threads);
-  const bool any_reuse = std::any_of(o.modes.begin(), o.modes.end(), uses_caches);
-  AnswerOptions ao;
-  ao.n_predict = o.n_predict;
-  ao.prefill.recompute_ratio = o.recompute_ratio;
-  ao.prefill.ape_temperature = o.ape_temperature;
-  ao.prefill.ape_scale = o.ape_scale;
-  ao.prefill.epic_tokens = o.epic_tokens;
-  check_prefill_options(ao.prefill);
-  ao.links = resolve_link_config(model, o.link_tokens, 20);
-  const std::vector<TokenId> opening =
-      model.has_chat_template ? opening_tokens(model, PromptOptions{}.system_prompt) : std::vector<TokenId>{};
-  if (any_reuse && !opening.empty()) store.ensure(opening);
-  const bool any_plain = std::any_of(o.modes.begin(), o.modes.end(), [](ReuseMode m) { return uses_caches(m) && !prefix_conditioned(m); });
-  const bool any_prefixed = std::any_of(o.modes.begin(), o.modes.end(), prefix_conditioned);
-  // Without link tokens, kvlink runs exactly reencode's computation (same tokens, rows and forward):
-  // whichever of the two comes second takes the first one's line instead of computing it again.
-  const bool kvlink_is_reencode = ao.links.per_doc == 0;
-  auto twin_of = [&](ReuseMode m) -> const char* {
-    if (!kvlink_is_reencode) return nullptr;
-    if (m == ReuseMode::KVLINK) return "reencode";
-    if (m == ReuseMode::REENCODE) return "kvlink";
-    return nullptr;
-  };
-  auto write_line = [&](const std::string& key, json p) {
-    out << p.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
-    out.flush();
-    answered[key] = std::move(p);
-    ++summary.answered_now;
-  };
-  // Answers are prefilled one at a time, so each TTFT is measured alone, as a query's. Their decoding
-  // then runs o.parallel at a time in one BatchDecoder (an answer too long for a slot decodes alone):
-  // a decode step reads the weights once for all of them. Lines are written in input order, each as
-  // soon as every earlier one is out (an interruption loses at most the answers still in flight).
-  const int32_t slot_rows = std::min<int32_t>(n_ctx, kEvalSlotRows);
-  std::unique_ptr<BatchDecoder> decoder;
-  if (o.parallel > 1) decoder = std::make_unique<BatchDecoder>(model, o.parallel, slot_rows, o.n_threads);
-  const GenerateOptions gen = answer_generate_options(ao);
-  struct Twin {
-    std::string key, mode;
-    uint64_t number;
-  };
-  struct InFlight {
-    std::string key;
-    json line;  // everything but the answer's text, score and length
-    const std::vector<std::string>* answers;
-    uint64_t number = 0;       // output line number, also the decoder's tag
-    std::vector<Twin> twins;  // twin modes waiting for this line
-  };
-  std::map<uint64_t, InFlight> in_flight;        // line number -> answer being decoded
-  std::map<std::string, uint64_t> in_flight_key;  // key -> line number
-  // Output order: every line gets the next number when its answer starts; finished lines wait in
-  // `ready` until the lines before them are written.
-  uint64_t next_line = 0, next_to_write = 0;
-  std::map<uint64_t, std::pair<std::string, json>> ready;
-  const long total = static_cast<long>(examples.size() * positions.size() * o.modes.size());
-  long done = 0;
-  auto emit = [&](uint64_t number, const std::string& key, json p) {
-    ready.emplace(number, std::make_pair(key, std::move(p)));
-    for (auto it = ready.begin(); it != ready.end() && it->first == next_to_write; it = ready.erase(it)) {
-      write_line(it->second.first, std::move(it->second.second));
-      ++next_to_write;
-    }
-    ++done;
-    if (cb.progress) cb.progress(done, total);
-  };
-  auto finish = [&](InFlight& f, const GenerateResult& g) {
-    f.line["prediction"] = g.text;
-    f.line["score"] = best_subspan_em(g.text, *f.answers);
-    f.line["n_generated"] = g.tokens.size();
-    for (const Twin& t : f.twins) {
-      json p = f.line;
-      p["mode"] = t.mode;
-      p["shared_with"] = f.line["mode"];
-      emit(t.number, t.key, std::move(p));
-    }
-    emit(f.number, f.key, std::move(f.line));
-  };
-  auto collect = [&](std::vector<BatchDecoder::Finished> ended) {
-    for (BatchDecoder::Finished& e : ended) {
-      const auto it = in_flight.find(e.tag);
-      finish(it->second, e.result);
-      in_flight_key.erase(it->second.key);
-      in_flight.erase(it);
-    }
-  };
-  for (const EvalExample& ex : examples) {
-    bool skipped = false;
-    for (int pos : positions) {
-      const std::string pos_s = pos < 0 ? "" : std::to_string(pos);
-      const std::vector<ChunkText> docs = pos < 0 ? ex.documents : with_gold_at(ex.documents, pos);
-      bool prepared = false;
-      for (ReuseMode mode : o.modes) {
-        const std::string key = key_of(ex.dataset, ex.id, pos_s, reuse_mode_name(mode));
-        if (skipped || answered.count(key)) {
-          summary.resumed += !skipped;
-          ++done;
-          continue;
-        }
-        if (const char* twin = twin_of(mode)) {
-          const std::string twin_key = key_of(ex.dataset, ex.id, pos_s, twin);
-          const auto it = answered.find(twin_key);
-          if (it != answered.end()) {
-            json p = it->second;
-            p["mode"] = reuse_mode_name(mode);
-            p["shared_with"] = twin;
-            emit(next_line++, key, std::move(p));
-            continue;
-          }
-          const auto flying = in_flight_key.find(twin_key);
-          if (flying != in_flight_key.end()) {
-            in_flight.at(flying->second).twins.push_back(Twin{key, reuse_mode_name(mode), next_line++});
-            continue;
-          }
-        }
-        ao.prefill.mode = mode;
-        try {
-          if (pos >= static_cast<int>(ex.documents.size())) throw Error("gold position beyond the example's documents");
-          const int32_t n_prompt = answer_layout(model, docs, ex.question, ao).n_tokens();
-          if (n_prompt + o.n_predict > n_ctx) {
-            throw Error("over-long (" + std::to_string(n_prompt) + " prompt tokens + " + std::to_string(o.n_predict) +
-                        " > context " + std::to_string(n_ctx) + ")");
-          }
-          if (any_reuse && !prepared) {  // the documents' caches exist before any timed query, as after precompute
-            for (const ChunkText& d : docs) {
-              const std::vector<TokenId> tokens = chunk_tokens(model, d);
-              if (any_plain) store.ensure(tokens);
-              if (any_prefixed) store.ensure(tokens, opening);
-            }
-            prepared = true;
-          }
-        } catch (const Error& e) {
-          std::string reason = e.what();
-          if (reason.rfind("over-long", 0) == 0) reason = "over-long for the context";
-          summary.skipped[reason].push_back(ex.id);
-          skipped = true;
-          ++done;
-          continue;
-        }
-        // A free slot before the query starts, so that no decoding falls inside its TTFT.
-        while (decoder && !decoder->has_free_slot()) collect(decoder->step());
-        std::vector<float> logits;
-        Clock::time_point t0;
-        AnswerResult r = answer_prefill(ctx, any_reuse ? &store : nullptr, docs, ex.question, ao, &logits, &t0);
-        InFlight f{key, json::object(), &ex.answers, next_line++, {}};
-        auto describe = [&](const GenerateResult& g) {
-          f.line = {{"id", ex.id},
-                    {"dataset", ex.dataset},
-                    {"mode", reuse_mode_name(mode)},
-                    {"gold_position", pos_s},
-                    {"ttft_ms", g.ttft_ms},
-                    {"n_prompt", r.n_prompt},
-                    {"tokens_computed", r.reuse.tokens_computed},
-                    {"tokens_reused", r.reuse.tokens_reused},
-                    {"bytes_loaded", r.reuse.bytes_loaded}};
-        };
-        if (!decoder || !decoder->fits(ctx.cache().n_used, o.n_predict)) {
-          decode_after_prefill(ctx, std::move(logits), gen, {}, t0, r.generation);
-          describe(r.generation);
-          finish(f, r.generation);
-          continue;
-        }
-        SequenceDecoder seq(model, gen, std::move(r.generation));
-        seq.sample(logits);
-        seq.result().ttft_ms = ms_since(t0);
-        describe(seq.result());
-        decoder->admit(ctx, std::move(seq), f.number);
-        in_flight_key[key] = f.number;
-        in_flight.emplace(f.number, std::move(f));
-      }
-    }
-  }
-  if (decoder) collect(decoder->drain());
-  out.close();
-  summary.caches_encoded = store.stats().encoded;
-  summary.caches_derived = store.stats().derived;
-  summary.caches_hit = store.stats().hits;
-  summary.groups = summarize_predictions(pred_path);
-  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-
+// summary.json and summary.md from the predictions file.
+void write_summaries(const std::string& out_dir, const EvalSummary& summary) {
   json groups = json::array();
   for (const EvalGroup& g : summary.groups) {
     groups.push_back({{"dataset", g.dataset}, {"mode", g.mode}, {"gold_position", g.gold_position}, {"n", g.n},
@@ -522,9 +501,34 @@ EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbac
                               {"seconds", summary.seconds}}
                              .dump(1, ' ', false, json::error_handler_t::replace) +
                          "\n";
-  write_file_atomic((fs::path(o.out_dir) / "summary.json").string(), sj.data(), sj.size());
+  write_file_atomic((fs::path(out_dir) / "summary.json").string(), sj.data(), sj.size());
   const std::string md = summary.markdown();
-  write_file_atomic((fs::path(o.out_dir) / "summary.md").string(), md.data(), md.size());
+  write_file_atomic((fs::path(out_dir) / "summary.md").string(), md.data(), md.size());
+}
+}  // namespace
+
+EvalSummary run_eval(const Model& model, const EvalOptions& o, const EvalCallbacks& cb) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (o.modes.empty()) throw Error("no mode to evaluate");
+  std::error_code ec;
+  fs::create_directories(o.out_dir, ec);
+  if (!fs::is_directory(o.out_dir)) throw Error("cannot create the output directory '" + o.out_dir + "'");
+  const std::string data_text = read_regular_file(o.data_path, "data file");
+  check_config((fs::path(o.out_dir) / "config.json").string(), run_config(model, o, data_text));
+  EvalSummary summary;
+  const std::vector<EvalExample> examples =
+      read_examples(data_text, fs::path(o.data_path).stem().string(), o.limit, summary);
+  const std::string pred_path = (fs::path(o.out_dir) / "predictions.jsonl").string();
+  const std::string cache_dir = o.cache_dir.empty() ? (fs::path(o.out_dir) / "cache").string() : o.cache_dir;
+  EvalRun run(model, o, cb, cache_dir, pred_path, summary);
+  run.run(examples);
+  const CacheStore& store = run.store();
+  summary.caches_encoded = store.stats().encoded;
+  summary.caches_derived = store.stats().derived;
+  summary.caches_hit = store.stats().hits;
+  summary.groups = summarize_predictions(pred_path);
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  write_summaries(o.out_dir, summary);
   return summary;
 }
 

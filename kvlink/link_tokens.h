@@ -39,6 +39,13 @@ LinkConfig read_link_config(const Model& model);
 //    requires, but untrained, so they show the cost of link tokens, not their benefit.
 LinkConfig resolve_link_config(const Model& model, int32_t requested, int32_t max_docs);
 
+// The rule for how many chunk slots link tokens are made for (placeholders on an untrained model):
+// kDefaultLinkSlots (the slots the training here uses), or more when a query has more chunks.
+inline constexpr int32_t kDefaultLinkSlots = 20;
+inline int32_t link_slots_for(size_t n_chunks) {
+  return n_chunks > static_cast<size_t>(kDefaultLinkSlots) ? static_cast<int32_t>(n_chunks) : kDefaultLinkSlots;
+}
+
 // Link ids for n_chunks chunks: entry i follows chunk i. Empty when per_doc is 0. Throws when
 // n_chunks exceeds max_docs.
 std::vector<std::vector<TokenId>> link_ids_for(const LinkConfig& config, size_t n_chunks);

@@ -104,7 +104,7 @@ int run_documents(const Flags& f, const kvlink::Model& model) {
   if (sourced.empty()) throw kvlink::Error("the documents hold no text to answer from");
   std::vector<kvlink::ChunkText> chunks;
   for (const auto& c : sourced) chunks.push_back(c.text);
-  ao.links = kvlink::resolve_link_config(model, f.link_tokens, std::max<int32_t>(20, static_cast<int32_t>(chunks.size())));
+  ao.links = kvlink::resolve_link_config(model, f.link_tokens, kvlink::link_slots_for(chunks.size()));
 
   kvlink::CacheStore store(model, f.cache_dir, kvlink::parse_cache_type(kv_type), f.opt.n_threads);
   store.set_allow_unstored(true);
