@@ -19,8 +19,8 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "kvlink/answer.h"
-#include "kvlink/cache_store.h"
+#include "kvlink/answer/answer.h"
+#include "kvlink/cache/cache_store.h"
 #include "model/context.h"
 
 namespace {

@@ -12,7 +12,7 @@
 
 namespace kvlink {
 
-// Metadata keys of an adapter file besides the kvlink.* link-token keys (kvlink/link_tokens.h).
+// Metadata keys of an adapter file besides the kvlink.* link-token keys (kvlink/reuse/link_tokens.h).
 inline constexpr const char* kKeyAdapterBaseFingerprint = "kvlink.base_fingerprint";
 inline constexpr const char* kTensorLinkEmbd = "kvlink.link_embd";
 

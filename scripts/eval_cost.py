@@ -105,7 +105,7 @@ def main():
             if p["mode"] in ("kvlink", "reencode", "noshift") and not p.get("shared_with"):
                 docs[(s, p["id"])] = p["tokens_reused"]
     # Each document is encoded once, for the F16 caches; the Q8_0 and Q4_0 caches are quantised from those
-    # (kvlink/cache_store.h), which costs no model arithmetic.
+    # (kvlink/cache/cache_store.h), which costs no model arithmetic.
     for (s, _), tokens in docs.items():
         parts[s]["document encoding (F16 caches)"] += tokens * m["dense"]
         kinds[s]["linear"] += tokens * m["dense"]

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "kvlink/cache_store.h"
-#include "kvlink/link_tokens.h"
+#include "kvlink/cache/cache_store.h"
+#include "kvlink/reuse/link_tokens.h"
 #include "model/context.h"
 #include "model/fingerprint.h"
 #include "model/gguf.h"

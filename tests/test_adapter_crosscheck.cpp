@@ -18,11 +18,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "kvlink/cache_file.h"
-#include "kvlink/chunk_encoder.h"
-#include "kvlink/link_tokens.h"
-#include "kvlink/prompt.h"
-#include "kvlink/reuse.h"
+#include "kvlink/cache/cache_file.h"
+#include "kvlink/cache/chunk_encoder.h"
+#include "kvlink/reuse/link_tokens.h"
+#include "kvlink/reuse/prompt.h"
+#include "kvlink/reuse/reuse.h"
 #include "model/context.h"
 #include "model/fingerprint.h"
 #include "support/support.h"

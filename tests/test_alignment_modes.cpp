@@ -18,9 +18,9 @@
 #include <filesystem>
 #include <memory>
 
-#include "kvlink/cache_store.h"
-#include "kvlink/layout.h"
-#include "kvlink/reuse.h"
+#include "kvlink/cache/cache_store.h"
+#include "kvlink/reuse/layout.h"
+#include "kvlink/reuse/reuse.h"
 #include "model/batch_decode.h"
 #include "model/context.h"
 #include "support/reference_forward.h"

@@ -1,5 +1,5 @@
 // BM25 tests: the analyzer on hand cases, scores against a direct evaluation of the Okapi formula
-// (kvlink/bm25.h) written out here, ranking properties the formula implies, result ordering and
+// (kvlink/retrieval/bm25.h) written out here, ranking properties the formula implies, result ordering and
 // truncation, and retrieval on a 10,000-document generated corpus whose answers are known by design.
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "kvlink/bm25.h"
+#include "kvlink/retrieval/bm25.h"
 #include "tensor/error.h"
 
 namespace kvlink {

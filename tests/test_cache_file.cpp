@@ -9,7 +9,7 @@
 #include <fstream>
 #include <random>
 
-#include "kvlink/cache_file.h"
+#include "kvlink/cache/cache_file.h"
 #include "tensor/error.h"
 #include "tensor/quant.h"
 

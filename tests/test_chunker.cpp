@@ -1,4 +1,4 @@
-// Chunking tests: each rule of chunk_document (kvlink/chunker.h) on hand-made documents, and the
+// Chunking tests: each rule of chunk_document (kvlink/cache/chunker.h) on hand-made documents, and the
 // invariants every chunking must keep (token bound, tokens == encode(text), ordered byte ranges, no
 // non-white-space byte lost or added) over random documents, with the real SmolLM2 tokenizer and with
 // the tiny byte-level tokenizer that needs no download.
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "kvlink/chunker.h"
+#include "kvlink/cache/chunker.h"
 #include "model/gguf.h"
 #include "model/tokenizer.h"
 #include "support/support.h"

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "kvlink/eval.h"
+#include "kvlink/eval/eval.h"
 #include "support/support.h"
 #include "support/tiny_model.h"
 #include "tensor/error.h"

@@ -2,7 +2,7 @@
 // punctuation, articles, aliases, empty predictions; and the Wilson interval.
 #include <gtest/gtest.h>
 
-#include "kvlink/eval_metric.h"
+#include "kvlink/eval/eval_metric.h"
 
 using kvlink::best_subspan_em;
 using kvlink::normalize_answer;

@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "kvlink/cache_file.h"
-#include "kvlink/chunk_encoder.h"
-#include "kvlink/manifest.h"
+#include "kvlink/cache/cache_file.h"
+#include "kvlink/cache/chunk_encoder.h"
+#include "kvlink/cache/manifest.h"
 #include "model/llama_model.h"
 #include "support/run_tool.h"
 #include "support/support.h"

@@ -10,10 +10,10 @@
 #include <cstdio>
 #include <memory>
 
-#include "kvlink/cache_file.h"
-#include "kvlink/chunk_encoder.h"
-#include "kvlink/layout.h"
-#include "kvlink/reuse.h"
+#include "kvlink/cache/cache_file.h"
+#include "kvlink/cache/chunk_encoder.h"
+#include "kvlink/reuse/layout.h"
+#include "kvlink/reuse/reuse.h"
 #include "model/context.h"
 #include "model/fingerprint.h"
 #include "support/reference_forward.h"

@@ -5,8 +5,8 @@
 
 #include <set>
 
-#include "kvlink/answer.h"
-#include "kvlink/link_tokens.h"
+#include "kvlink/answer/answer.h"
+#include "kvlink/reuse/link_tokens.h"
 #include "support/tiny_model.h"
 #include "tensor/error.h"
 

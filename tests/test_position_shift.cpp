@@ -4,8 +4,8 @@
 
 #include <cmath>
 
-#include "kvlink/chunk_encoder.h"
-#include "kvlink/position_shift.h"
+#include "kvlink/cache/chunk_encoder.h"
+#include "kvlink/reuse/position_shift.h"
 #include "support/support.h"
 #include "support/tiny_model.h"
 

@@ -5,16 +5,17 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <algorithm>
 #include <map>
 #include <set>
 
-#include "kvlink/cache_store.h"
-#include "kvlink/chunk_encoder.h"
-#include "kvlink/manifest.h"
-#include "kvlink/precompute.h"
+#include "kvlink/cache/cache_store.h"
+#include "kvlink/cache/chunk_encoder.h"
+#include "kvlink/cache/manifest.h"
+#include "kvlink/cache/precompute.h"
 #include "model/fingerprint.h"
 #include "support/tiny_model.h"
 #include "tensor/error.h"
@@ -270,6 +271,21 @@ TEST_F(Precompute, ChangedDeletedAndNewFilesAreReflected) {
   for (const auto& d : m.documents) paths.push_back(d.path);
   EXPECT_EQ(paths, (std::vector<std::string>{"a.md", "c.txt", "e.md"}));
   EXPECT_EQ(cache_files().size(), after.size() + 1);  // and the opening's, which pruning keeps
+}
+
+TEST_F(Precompute, PruneKeepsFilesYoungerThanTheRun) {
+  // A cache file no document uses, written while the run goes on (a query encoding on the way; here
+  // its time stamp is set after the run's start), is kept; an equally unused older one is pruned.
+  run();
+  const fs::path young = cache_ / "00000000000000aa.f16.kvc", old = cache_ / "00000000000000bb.f16.kvc";
+  fs::copy_file(cache_files().front(), young);
+  fs::copy_file(cache_files().front(), old);
+  fs::last_write_time(young, fs::file_time_type::clock::now() + std::chrono::minutes(10));
+  fs::last_write_time(old, fs::file_time_type::clock::now() - std::chrono::minutes(10));
+  const PrecomputeSummary s = run(nullptr, /*prune=*/true);
+  EXPECT_EQ(s.files_pruned, 1);
+  EXPECT_TRUE(fs::exists(young));
+  EXPECT_FALSE(fs::exists(old));
 }
 
 TEST_F(Precompute, MissingFolderIsAnError) {

@@ -2,7 +2,7 @@
 // template's rendering, chunks carry no rank and tokenise the same wherever they appear.
 #include <gtest/gtest.h>
 
-#include "kvlink/prompt.h"
+#include "kvlink/reuse/prompt.h"
 #include "support/support.h"
 #include "tensor/error.h"
 

@@ -5,8 +5,8 @@
 
 #include <CLI/CLI.hpp>
 
-#include "kvlink/cache_store.h"
-#include "kvlink/eval.h"
+#include "kvlink/cache/cache_store.h"
+#include "kvlink/eval/eval.h"
 #include "tensor/error.h"
 #include "tools/cli.h"
 #include "tools/progress.h"

@@ -4,8 +4,8 @@
 
 #include <CLI/CLI.hpp>
 
-#include "kvlink/cache_store.h"
-#include "kvlink/precompute.h"
+#include "kvlink/cache/cache_store.h"
+#include "kvlink/cache/precompute.h"
 #include "tensor/error.h"
 #include "tools/progress.h"
 

@@ -11,10 +11,10 @@
 
 #include <CLI/CLI.hpp>
 
-#include "kvlink/answer.h"
-#include "kvlink/manifest.h"
-#include "kvlink/query.h"
-#include "kvlink/retrieval.h"
+#include "kvlink/answer/answer.h"
+#include "kvlink/cache/manifest.h"
+#include "model/query.h"
+#include "kvlink/retrieval/retrieval.h"
 #include "model/file_io.h"
 #include "tensor/error.h"
 

@@ -18,9 +18,9 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "kvlink/chunker.h"
-#include "kvlink/eval.h"
-#include "kvlink/prompt.h"
+#include "kvlink/cache/chunker.h"
+#include "kvlink/eval/eval.h"
+#include "kvlink/reuse/prompt.h"
 #include "model/file_io.h"
 #include "model/fingerprint.h"
 #include "model/llama_model.h"

@@ -8,7 +8,7 @@
 #include <iterator>
 
 #include "fuzz/fuzz_target.h"
-#include "kvlink/cache_file.h"
+#include "kvlink/cache/cache_file.h"
 #include "tensor/error.h"
 
 namespace {

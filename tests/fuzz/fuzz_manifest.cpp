@@ -1,6 +1,6 @@
 // The cache directory's manifest parser on mutated JSON; seed: a manifest of two documents.
 #include "fuzz/fuzz_target.h"
-#include "kvlink/manifest.h"
+#include "kvlink/cache/manifest.h"
 #include "tensor/error.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,0 +1,82 @@
+#include "kvlink/answer/answer_queue.h"
+
+#include "tensor/error.h"
+
+namespace kvlink {
+
+AnswerQueue::AnswerQueue(const Model& model, int parallel, int32_t slot_rows, int n_threads) : model_(model) {
+  if (parallel > 1) decoder_ = std::make_unique<BatchDecoder>(model, parallel, slot_rows, n_threads);
+}
+
+void AnswerQueue::make_room() {
+  while (decoder_ && !decoder_->has_free_slot()) {
+    for (BatchDecoder::Finished& f : decoder_->step()) finished(f.tag, std::move(f.result));
+  }
+}
+
+AnswerQueue::Ticket AnswerQueue::submit(Context& ctx, std::vector<float> logits, GenerateResult so_far,
+                                        const GenerateOptions& gen, Clock::time_point t0) {
+  const Ticket t = next_++;
+  if (!decoder_ || !decoder_->fits(ctx.cache().n_used, gen.n_predict)) {
+    decode_after_prefill(ctx, std::move(logits), gen, {}, t0, so_far);
+    finished(t, std::move(so_far));
+    return t;
+  }
+  make_room();
+  SequenceDecoder seq(model_, gen, std::move(so_far));
+  seq.sample(logits);
+  seq.result().ttft_ms = ms_since(t0);
+  decoder_->admit(ctx, std::move(seq), t);
+  return t;
+}
+
+AnswerQueue::Ticket AnswerQueue::submit_twin(Ticket of) {
+  if (!in_flight(of)) throw Error("answer queue: a twin of an answer that is not in flight");
+  const Ticket t = next_++;
+  twins_[of].push_back(t);
+  return t;
+}
+
+AnswerQueue::Ticket AnswerQueue::submit_ready() {
+  const Ticket t = next_++;
+  results_.emplace(t, GenerateResult{});
+  return t;
+}
+
+void AnswerQueue::finished(Ticket t, GenerateResult g) {
+  const auto twins = twins_.find(t);
+  if (twins != twins_.end()) {
+    for (Ticket twin : twins->second) results_.emplace(twin, g);
+    twins_.erase(twins);
+  }
+  results_.emplace(t, std::move(g));
+}
+
+std::vector<AnswerQueue::Done> AnswerQueue::ready() {
+  std::vector<Done> out;
+  for (auto it = results_.begin(); it != results_.end() && it->first == next_out_; it = results_.erase(it)) {
+    out.push_back(Done{it->first, std::move(it->second)});
+    ++next_out_;
+  }
+  return out;
+}
+
+std::vector<AnswerQueue::Done> AnswerQueue::step() {
+  if (decoder_ && decoder_->n_active() > 0) {
+    for (BatchDecoder::Finished& f : decoder_->step()) finished(f.tag, std::move(f.result));
+  }
+  return ready();
+}
+
+std::vector<AnswerQueue::Done> AnswerQueue::drain() {
+  std::vector<Done> out;
+  while (!empty()) {
+    if (!decoder_ || decoder_->n_active() == 0) {
+      if (results_.empty() || results_.begin()->first != next_out_) throw Error("answer queue: an answer was lost");
+    }
+    for (Done& d : step()) out.push_back(std::move(d));
+  }
+  return out;
+}
+
+}  // namespace kvlink
