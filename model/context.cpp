@@ -25,7 +25,13 @@ std::vector<float> Context::eval(const Batch& batch, const std::vector<float>* m
     std::memcpy(mask_t->data, mask->data(), mask->size() * sizeof(float));
   }
   Tensor* logits = build_llama_graph(g, model_, cache_, batch, mask_t);
+  const bool dump = !dump_.empty() && !dumped_;
+  if (dump) keep_dumped(g, dump_);
   execute(g, arena_, ExecOptions{params_.n_threads});
+  if (dump) {
+    write_dumped(g, dump_);
+    dumped_ = true;
+  }
   cache_.n_used = std::max(cache_.n_used, batch.n_kv());
   if (!logits) return {};
   std::vector<float> out(static_cast<size_t>(logits->n_elements()));

@@ -1,11 +1,13 @@
 // An inference context: one model, one sequence's KV cache, the scratch arena and the thread count.
 // eval() runs a batch through the graph and returns the logits of its output rows.
 #pragma once
+#include <utility>
 #include <vector>
 
 #include "model/kv_cache.h"
 #include "model/llama_graph.h"
 #include "model/llama_model.h"
+#include "model/tensor_dump.h"
 #include "tensor/arena.h"
 
 namespace kvlink {
@@ -52,6 +54,11 @@ class Context {
   // The sequence's view after a prefill that needs one (APE); eval_next() decodes under it.
   void set_view(const SequenceView& view) { view_ = view; }
   const SequenceView& view() const { return view_; }
+  // Debug: the named intermediates to write after the next forward pass (once).
+  void set_dump(TensorDump dump) {
+    dump_ = std::move(dump);
+    dumped_ = false;
+  }
 
  private:
   const Model& model_;
@@ -59,6 +66,8 @@ class Context {
   KVCache cache_;
   Arena arena_;
   SequenceView view_;
+  TensorDump dump_;
+  bool dumped_ = false;
 };
 
 }  // namespace kvlink

@@ -23,6 +23,21 @@ Tensor* linear(Graph& g, const GGUFTensorInfo* w, const GGUFTensorInfo* bias, co
   return y;
 }
 
+// Names a node as llama.cpp's graph callback does: "attn_norm-3" for layer 3, "result_norm" outside the
+// layers (layer < 0), so that a layer's intermediates can be dumped and compared by name.
+Tensor* cb(Tensor* t, const char* name, int32_t layer = -1) {
+  t->name = layer < 0 ? std::string(name) : std::string(name) + "-" + std::to_string(layer);
+  return t;
+}
+
+// The pieces inside a named step (a linear layer's product, bias and LoRA terms) are named after
+// their op and place: "mul_mat#12".
+void name_the_rest(Graph& g) {
+  for (Tensor* t : g.nodes()) {
+    if (t->name.empty()) t->name = std::string(op_name(t->op)) + "#" + std::to_string(t->index);
+  }
+}
+
 Tensor* i32_input(Graph& g, const std::vector<int32_t>& values, const char* name) {
   Tensor* t = g.input(DType::I32, {static_cast<int64_t>(values.size())}, name);
   std::memcpy(t->data, values.data(), values.size() * sizeof(int32_t));
@@ -86,8 +101,9 @@ Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Ba
 
   // Link tokens of an adapter (ids from hp.n_vocab on) read their rows from its link embedding table.
   const Adapter* adapter = model.adapter.get();
-  Tensor* x = get_rows(g, weight(g, w.token_embd), i32_input(g, batch.tokens, "tokens"),
-                       adapter ? weight(g, adapter->link_embd) : nullptr);
+  Tensor* x = cb(get_rows(g, weight(g, w.token_embd), i32_input(g, batch.tokens, "tokens"),
+                          adapter ? weight(g, adapter->link_embd) : nullptr),
+                 "inp_embd");
   Tensor* pos = i32_input(g, batch.positions, "positions");
   Tensor* freq_factors = weight(g, w.rope_freqs);
   AttentionParams ap;
@@ -111,27 +127,36 @@ Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Ba
   for (int32_t l = 0; l < n_layer_run; ++l) {
     const LayerWeights& L = w.layers[static_cast<size_t>(l)];
     const LayerLora& R = adapter ? adapter->layers[static_cast<size_t>(l)] : no_lora;
-    Tensor* h = rms_norm(g, x, weight(g, L.attn_norm), hp.rms_eps);
-    Tensor* q = rope(g, linear(g, L.wq, L.bq, R.wq, h), pos, hp.head_dim, hp.rope, freq_factors);
-    Tensor* k = rope(g, linear(g, L.wk, L.bk, R.wk, h), pos, hp.head_dim, hp.rope, freq_factors);
-    Tensor* v = linear(g, L.wv, L.bv, R.wv, h);
+    Tensor* h = cb(rms_norm(g, x, weight(g, L.attn_norm), hp.rms_eps), "attn_norm", l);
+    Tensor* q = cb(rope(g, cb(linear(g, L.wq, L.bq, R.wq, h), "Qcur", l), pos, hp.head_dim, hp.rope, freq_factors), "Qcur_rope", l);
+    Tensor* k = cb(rope(g, cb(linear(g, L.wk, L.bk, R.wk, h), "Kcur", l), pos, hp.head_dim, hp.rope, freq_factors), "Kcur_rope", l);
+    Tensor* v = cb(linear(g, L.wv, L.bv, R.wv, h), "Vcur", l);
     const std::string ln = std::to_string(l);
     Tensor* kc = g.leaf(cache.type, {cache.width, cache.n_ctx}, cache.k[static_cast<size_t>(l)].data(), "cache_k." + ln);
     Tensor* vc = g.leaf(cache.type, {cache.width, cache.n_ctx}, cache.v[static_cast<size_t>(l)].data(), "cache_v." + ln);
-    Tensor* attn = attention(g, q, store_kv(g, kc, k, batch.first_row, rows), store_kv(g, vc, v, batch.first_row, rows),
-                             mask, ap, rows, first_rows, groups ? &group_inputs : nullptr);
-    x = add(g, x, linear(g, L.wo, nullptr, R.wo, attn));
-    h = rms_norm(g, x, weight(g, L.ffn_norm), hp.rms_eps);
-    Tensor* ff = swiglu(g, linear(g, L.ffn_gate, nullptr, R.ffn_gate, h), linear(g, L.ffn_up, nullptr, R.ffn_up, h));
-    x = add(g, x, linear(g, L.ffn_down, nullptr, R.ffn_down, ff));
+    Tensor* attn = cb(attention(g, q, cb(store_kv(g, kc, k, batch.first_row, rows), "k_cache", l),
+                                cb(store_kv(g, vc, v, batch.first_row, rows), "v_cache", l), mask, ap, rows, first_rows,
+                                groups ? &group_inputs : nullptr),
+                      "kqv_out", l);
+    x = cb(add(g, x, cb(linear(g, L.wo, nullptr, R.wo, attn), "attn_out", l)), "ffn_inp", l);
+    h = cb(rms_norm(g, x, weight(g, L.ffn_norm), hp.rms_eps), "ffn_norm", l);
+    Tensor* ff = cb(swiglu(g, cb(linear(g, L.ffn_gate, nullptr, R.ffn_gate, h), "ffn_gate", l),
+                           cb(linear(g, L.ffn_up, nullptr, R.ffn_up, h), "ffn_up", l)),
+                    "ffn_swiglu", l);
+    x = cb(add(g, x, cb(linear(g, L.ffn_down, nullptr, R.ffn_down, ff), "ffn_out", l)), "l_out", l);
   }
   // A cache-filling batch (no logits wanted) or a partial pass over the first layers ends here.
-  if (batch.output_rows.empty() || n_layer_run < hp.n_layer) return nullptr;
+  if (batch.output_rows.empty() || n_layer_run < hp.n_layer) {
+    name_the_rest(g);
+    return nullptr;
+  }
   // Logits only for the rows that need them: select those rows before the norm and the (large)
   // output projection.
-  Tensor* out = get_rows(g, x, i32_input(g, batch.output_rows, "output_rows"));
-  Tensor* logits = mul_mat(g, weight(g, w.output), rms_norm(g, out, weight(g, w.output_norm), hp.rms_eps));
+  Tensor* out = cb(get_rows(g, x, i32_input(g, batch.output_rows, "output_rows")), "result_rows");
+  Tensor* logits = cb(mul_mat(g, weight(g, w.output), cb(rms_norm(g, out, weight(g, w.output_norm), hp.rms_eps), "result_norm")),
+                      "result_output");
   g.mark_output(logits);
+  name_the_rest(g);
   return logits;
 }
 

@@ -35,6 +35,7 @@ QueryResult run_query(const Model& model, const QueryOptions& options,
   }
   r.n_ctx = static_cast<int32_t>(n_ctx);
   Context ctx(model, ContextParams{r.n_ctx, options.kv_cache_type, options.n_threads});
+  ctx.set_dump(options.dump);
   GenerateOptions gen;
   gen.n_predict = options.n_predict;
   gen.sampling = options.sampling;

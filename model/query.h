@@ -10,6 +10,7 @@
 
 #include "model/generate.h"
 #include "model/llama_model.h"
+#include "model/tensor_dump.h"
 
 namespace kvlink {
 
@@ -23,6 +24,7 @@ struct QueryOptions {
   int n_threads = 1;
   SamplerParams sampling;
   std::string logits_out;         // write the last prompt position's logits here (float32 LE)
+  TensorDump dump;                // debug: named intermediates of the prefill (model/tensor_dump.h)
 };
 
 struct QueryResult {

@@ -173,6 +173,11 @@ int main(int argc, char** argv) {
   app.add_option("--system", opt.system_prompt, "system prompt (default: the template's, or kvlink's for documents)");
   app.add_option("--kv-cache-type", f.kv_cache_type, "KV cache element type: f16 or f32")->capture_default_str();
   app.add_option("--logits-out", opt.logits_out, "write the last prompt position's logits (float32 LE) to FILE");
+  std::string dump_names;
+  app.add_option("--dump-tensors", dump_names,
+                 "plain prompts, debug: comma-separated graph node names (attn_norm-3, l_out-29, result_norm) "
+                 "written as .npy after the prefill");
+  app.add_option("--dump-dir", opt.dump.dir, "where --dump-tensors writes (default: dump/)");
   app.add_option("--cache", f.cache_dir, "chunk cache directory (kvlink-precompute --cache)");
   app.add_option("--docs", f.docs, "comma-separated .txt/.md documents to answer from");
   app.add_option("--mode", f.mode, kvlink::reuse_mode_names())->capture_default_str();
@@ -189,6 +194,8 @@ int main(int argc, char** argv) {
   app.add_flag("-v,--verbose", f.verbose, "print timings on stderr");
   if (const auto status = kvlink_tools::parse_flags(app, argc, argv, "kvlink-query")) return *status;
   opt.n_threads = kvlink_tools::clamp_threads(opt.n_threads);
+  for (const std::string& name : split_commas(dump_names)) opt.dump.names.insert(name);
+  if (!opt.dump.names.empty() && opt.dump.dir.empty()) opt.dump.dir = "dump";
   try {
     if (f.prompt.empty() == f.prompt_file.empty()) throw kvlink::Error("give exactly one of -p PROMPT or -f FILE");
     opt.prompt = f.prompt_file.empty() ? f.prompt : read_prompt_file(f.prompt_file);
