@@ -5,7 +5,7 @@ KVLink layout) on teacher examples cut to that size, interleaved across sizes so
 load weighs on all alike; median tokens/s and examples per hour over the rounds.
 
     .venv/bin/python scripts/train/bench_sizes.py --model BASE.gguf --teacher DIR [--sizes 5x200,10x150,10x200]
-        [--rounds 3] [--threads 1] [--rank 0]
+        [--rounds 3] [--threads 1] [--rank 0] [--set qa_nq]
 """
 import argparse
 import json
@@ -36,9 +36,10 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rank", type=int, default=0)
+    ap.add_argument("--set", default="qa_nq", help="teacher set whose examples are cut (qa_nq: ~150-token passages)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    _, rows = train.read_rendered(os.path.join(a.teacher, "qa_2wikimqa.jsonl"))
+    _, rows = train.read_rendered(os.path.join(a.teacher, a.set + ".jsonl"))
     model = km.KVLinkModel(km.load_base(a.model), 5, 20, rank=a.rank, alpha=16.0)
     opt = torch.optim.AdamW(model.trainable_parameters(), lr=1e-5)
     sizes = [tuple(map(int, s.split("x"))) for s in a.sizes.split(",")]
