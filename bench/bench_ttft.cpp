@@ -19,7 +19,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include "kvlink/answer/answer.h"
+#include "kvlink/answer/session.h"
 #include "kvlink/cache/cache_store.h"
 #include "model/context.h"
 
@@ -100,7 +100,9 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     const auto model = kvlink::Model::load(model_path);
-    kvlink::CacheStore store(*model, cache_dir, kvlink::DType::F16, threads);
+    kvlink::QuerySession session(*model, kvlink::SessionConfig{cache_dir, kvlink::DType::F16, link_tokens,
+                                                               kvlink::DType::F16, threads, false});
+    kvlink::CacheStore& store = *session.store();
     std::vector<kvlink::ReuseMode> modes;
     for (size_t b = 0, e; b <= modes_s.size(); b = e + 1) {
       e = std::min(modes_s.find(',', b), modes_s.size());
@@ -119,19 +121,16 @@ int main(int argc, char** argv) {
       }
       double kvlink_computed = 0, kvlink_bytes = 0;
       for (kvlink::ReuseMode mode : modes) {
-        kvlink::AnswerOptions ao;
-        ao.prefill.mode = mode;
-        ao.n_predict = 1;
-        ao.links = kvlink::resolve_link_config(*model, link_tokens, kvlink::link_slots_for(chunks.size()));
-        const int32_t n_prompt = kvlink::answer_layout(*model, chunks, question, ao).n_tokens();
-        kvlink::Context ctx(*model, kvlink::ContextParams{n_prompt + 2, kvlink::DType::F16, threads});
+        kvlink::PrefillOptions prefill;
+        prefill.mode = mode;
+        const kvlink::AnswerOptions ao = session.options(prefill, 1, {}, "", chunks.size());
         std::vector<double> ttft, load, compute, select;
         kvlink::AnswerResult last;
         for (int r = 0; r <= runs; ++r) {
           if (cold) {
             for (const auto& f : files) evict(f);
           }
-          last = kvlink::answer_question(ctx, &store, chunks, question, ao);
+          last = session.answer(chunks, question, ao);
           if (r == 0) continue;  // warm-up
           ttft.push_back(last.generation.ttft_ms);
           load.push_back(last.cache_ms + last.reuse.load_ms);
@@ -149,7 +148,7 @@ int main(int argc, char** argv) {
                                   {"page_cache", cold ? "cold" : "warm"},
                                   {"threads", threads},
                                   {"runs", runs},
-                                  {"n_prompt", n_prompt},
+                                  {"n_prompt", last.n_prompt},
                                   {"n_link_tokens", last.n_link_tokens},
                                   {"tokens_computed", last.reuse.tokens_computed},
                                   {"bytes_loaded", last.reuse.bytes_loaded},

@@ -53,6 +53,20 @@ std::vector<float> Context::eval_next(const std::vector<TokenId>& tokens) {
   return eval(batch);
 }
 
+int32_t context_size(const HParams& hp, int64_t n_prompt, int32_t n_predict, int32_t requested) {
+  if (requested > hp.n_ctx_train) {
+    throw Error("-c " + std::to_string(requested) + " exceeds the model's training context of " +
+                std::to_string(hp.n_ctx_train) + " tokens");
+  }
+  const int64_t wanted = n_prompt + (n_predict < 0 ? hp.n_ctx_train : n_predict);
+  const int64_t n_ctx = requested > 0 ? requested : std::min<int64_t>(wanted, hp.n_ctx_train);
+  if (n_prompt > n_ctx) {
+    throw Error("the prompt has " + std::to_string(n_prompt) + " tokens but the context holds " + std::to_string(n_ctx) +
+                (requested > 0 ? " (-c)" : " (the model's training context)"));
+  }
+  return static_cast<int32_t>(n_ctx);
+}
+
 void apply_sequence_view(Batch& batch, size_t i, const SequenceView& view, int32_t first_row) {
   batch.positions[i] = batch.rows[i] - first_row + view.position_offset;
   if (view.context_begin == view.context_end) return;

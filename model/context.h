@@ -18,6 +18,12 @@ struct ContextParams {
   int n_threads = 1;
 };
 
+// The context rule every tool shares: rows for a prompt of n_prompt tokens and n_predict new ones
+// (n_predict < 0: up to the training context), capped at the model's training context; `requested` > 0
+// fixes it instead (it may not exceed the training context). Throws kvlink::Error when the prompt does
+// not fit.
+int32_t context_size(const HParams& hp, int64_t n_prompt, int32_t n_predict, int32_t requested = 0);
+
 // How a sequence continues after a prefill that placed its rows in its own way. APE puts every chunk
 // at the same positions, so after its prompt a row's RoPE position is row + position_offset, and the
 // chunk rows context_begin..context_end-1 keep their attention group (temperature, log-sum-exp

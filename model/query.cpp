@@ -22,18 +22,7 @@ QueryResult run_query(const Model& model, const QueryOptions& options,
   QueryResult r;
   r.prompt_tokens = prompt_tokens(model, options);
   if (r.prompt_tokens.empty()) throw Error("the prompt is empty");
-  const int64_t n_prompt = static_cast<int64_t>(r.prompt_tokens.size());
-  const int64_t wanted = n_prompt + std::max<int32_t>(options.n_predict, 0) + (options.n_predict < 0 ? model.hp.n_ctx_train : 0);
-  if (options.n_ctx > model.hp.n_ctx_train) {
-    throw Error("-c " + std::to_string(options.n_ctx) + " exceeds the model's training context of " +
-                std::to_string(model.hp.n_ctx_train) + " tokens");
-  }
-  const int64_t n_ctx = options.n_ctx > 0 ? options.n_ctx : std::min<int64_t>(wanted, model.hp.n_ctx_train);
-  if (n_prompt > n_ctx) {
-    throw Error("the prompt has " + std::to_string(n_prompt) + " tokens but the context holds " + std::to_string(n_ctx) +
-                (options.n_ctx > 0 ? " (-c)" : " (the model's training context)"));
-  }
-  r.n_ctx = static_cast<int32_t>(n_ctx);
+  r.n_ctx = context_size(model.hp, static_cast<int64_t>(r.prompt_tokens.size()), options.n_predict, options.n_ctx);
   Context ctx(model, ContextParams{r.n_ctx, options.kv_cache_type, options.n_threads});
   ctx.set_dump(options.dump);
   GenerateOptions gen;

@@ -11,11 +11,11 @@
 
 #include <CLI/CLI.hpp>
 
-#include "kvlink/answer/answer.h"
+#include "kvlink/answer/session.h"
 #include "kvlink/cache/manifest.h"
-#include "model/query.h"
 #include "kvlink/retrieval/retrieval.h"
 #include "model/file_io.h"
+#include "model/query.h"
 #include "tensor/error.h"
 
 #include "tools/cli.h"
@@ -88,14 +88,6 @@ int run_documents(const Flags& f, const kvlink::Model& model) {
   const int32_t chunk_tokens = f.chunk_tokens > 0 ? f.chunk_tokens : (have_manifest ? manifest.chunk_tokens : 512);
   const std::string kv_type = !f.kv_type.empty() ? f.kv_type : (have_manifest ? manifest.kv_type : "f16");
 
-  kvlink::AnswerOptions ao;
-  ao.prefill = f.prefill;
-  ao.prefill.mode = kvlink::parse_reuse_mode(f.mode);
-  kvlink::check_prefill_options(ao.prefill);
-  ao.system_prompt = f.opt.system_prompt;
-  ao.n_predict = f.opt.n_predict < 0 ? 1 << 30 : f.opt.n_predict;
-  ao.sampling = f.opt.sampling;
-
   const std::vector<std::string> doc_paths = split_commas(f.docs);
   if (f.top_k == 0 && doc_paths.empty()) throw kvlink::Error("--docs lists no document");
   const std::vector<kvlink::SourcedChunk> sourced =
@@ -104,25 +96,15 @@ int run_documents(const Flags& f, const kvlink::Model& model) {
   if (sourced.empty()) throw kvlink::Error("the documents hold no text to answer from");
   std::vector<kvlink::ChunkText> chunks;
   for (const auto& c : sourced) chunks.push_back(c.text);
-  ao.links = kvlink::resolve_link_config(model, f.link_tokens, kvlink::link_slots_for(chunks.size()));
 
-  kvlink::CacheStore store(model, f.cache_dir, kvlink::parse_cache_type(kv_type), f.opt.n_threads);
-  store.set_allow_unstored(true);
-  // The context is sized for this prompt and allocated before the clock starts, as llama.cpp's is.
-  const int32_t n_prompt = kvlink::answer_layout(model, chunks, f.opt.prompt, ao).n_tokens();
-  const int64_t wanted = static_cast<int64_t>(n_prompt) + (f.opt.n_predict < 0 ? model.hp.n_ctx_train : f.opt.n_predict);
-  if (f.opt.n_ctx > model.hp.n_ctx_train) {
-    throw kvlink::Error("-c " + std::to_string(f.opt.n_ctx) + " exceeds the model's training context of " +
-                        std::to_string(model.hp.n_ctx_train) + " tokens");
-  }
-  const int32_t n_ctx = f.opt.n_ctx > 0 ? f.opt.n_ctx : static_cast<int32_t>(std::min<int64_t>(wanted, model.hp.n_ctx_train));
-  if (n_prompt > n_ctx) {
-    throw kvlink::Error("the prompt has " + std::to_string(n_prompt) + " tokens but the context holds " + std::to_string(n_ctx));
-  }
-  kvlink::Context ctx(model, kvlink::ContextParams{n_ctx, parse_kv_cache_type(f.kv_cache_type), f.opt.n_threads});
-
-  const kvlink::AnswerResult r = f.json ? kvlink::answer_question(ctx, &store, chunks, f.opt.prompt, ao)
-                                        : kvlink::answer_question(ctx, &store, chunks, f.opt.prompt, ao, stream_piece);
+  kvlink::QuerySession session(model, kvlink::SessionConfig{f.cache_dir, kvlink::parse_cache_type(kv_type), f.link_tokens,
+                                                            parse_kv_cache_type(f.kv_cache_type), f.opt.n_threads, true});
+  kvlink::PrefillOptions prefill = f.prefill;
+  prefill.mode = kvlink::parse_reuse_mode(f.mode);
+  const kvlink::AnswerOptions ao = session.options(prefill, f.opt.n_predict < 0 ? 1 << 30 : f.opt.n_predict,
+                                                   f.opt.sampling, f.opt.system_prompt, chunks.size());
+  const kvlink::AnswerResult r = f.json ? session.answer(chunks, f.opt.prompt, ao, {}, f.opt.n_ctx)
+                                        : session.answer(chunks, f.opt.prompt, ao, stream_piece, f.opt.n_ctx);
   if (f.json) {
     nlohmann::json j = kvlink::to_json(r);
     j["documents"] = nlohmann::json::array();
@@ -138,7 +120,7 @@ int run_documents(const Flags& f, const kvlink::Model& model) {
                kvlink::reuse_mode_name(r.mode), r.n_prompt, r.n_chunks, s.tokens_reused, s.tokens_computed, r.n_link_tokens,
                static_cast<double>(s.bytes_loaded) / 1e6, r.generation.ttft_ms, r.tokenize_ms, r.cache_ms, s.load_ms,
                s.select_ms + s.compute_ms, r.generation.tokens.size(), r.generation.decode_tokens_per_s());
-  for (const std::string& note : store.stats().notes) std::fprintf(stderr, "kvlink-query: note: %s\n", note.c_str());
+  for (const std::string& note : session.store()->stats().notes) std::fprintf(stderr, "kvlink-query: note: %s\n", note.c_str());
   if (r.caches_encoded > 0) {
     std::fprintf(stderr, "note: %d chunk caches were missing or rejected and were encoded now (run kvlink-precompute)\n",
                  r.caches_encoded);

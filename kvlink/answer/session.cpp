@@ -1,0 +1,37 @@
+#include "kvlink/answer/session.h"
+
+#include "tensor/error.h"
+
+namespace kvlink {
+
+QuerySession::QuerySession(const Model& model, const SessionConfig& config) : model_(model), config_(config) {
+  if (!config.cache_dir.empty()) {
+    store_ = std::make_unique<CacheStore>(model, config.cache_dir, config.cache_type, config.n_threads);
+    store_->set_allow_unstored(config.allow_unstored);
+  }
+}
+
+AnswerOptions QuerySession::options(const PrefillOptions& prefill, int32_t n_predict, const SamplerParams& sampling,
+                                    const std::string& system_prompt, size_t n_chunks) const {
+  check_prefill_options(prefill);
+  AnswerOptions ao;
+  ao.prefill = prefill;
+  ao.n_predict = n_predict;
+  ao.sampling = sampling;
+  ao.system_prompt = system_prompt;
+  ao.links = resolve_link_config(model_, config_.link_tokens, link_slots_for(n_chunks));
+  return ao;
+}
+
+AnswerResult QuerySession::answer(const std::vector<ChunkText>& chunks, const std::string& question,
+                                  const AnswerOptions& options, const std::function<void(const std::string&)>& on_piece,
+                                  int32_t n_ctx) {
+  const int32_t n_prompt = answer_layout(model_, chunks, question, options).n_tokens();
+  const int32_t rows = context_size(model_.hp, n_prompt, options.n_predict, n_ctx);
+  if (!ctx_ || ctx_->cache().n_ctx < rows || (n_ctx > 0 && ctx_->cache().n_ctx != rows)) {
+    ctx_ = std::make_unique<Context>(model_, ContextParams{rows, config_.kv_cache_type, config_.n_threads});
+  }
+  return answer_question(*ctx_, store_.get(), chunks, question, options, on_piece);
+}
+
+}  // namespace kvlink
