@@ -288,6 +288,25 @@ TEST_F(Precompute, PruneKeepsFilesYoungerThanTheRun) {
   EXPECT_FALSE(fs::exists(old));
 }
 
+TEST_F(Precompute, LinksOutOfTheDocumentsFolderAreSkipped) {
+  // A symbolic link to a file outside --docs would put that file's text in the manifest and in
+  // prompts: it is skipped with a note. A link to a document inside the folder is a document.
+  write_text(root_ / "secret.txt", "A secret kept outside the documents folder.\n");
+  fs::create_symlink(root_ / "secret.txt", docs_ / "leak.txt");
+  fs::create_symlink(docs_ / "c.txt", docs_ / "alias.txt");
+  std::vector<std::string> notes;
+  const PrecomputeSummary s = run(&notes);
+  const Manifest m = read_manifest(manifest_path(cache_.string()));
+  std::vector<std::string> paths;
+  for (const auto& d : m.documents) {
+    paths.push_back(d.path);
+    for (const auto& c : d.chunks) EXPECT_EQ(c.text.find("secret"), std::string::npos);
+  }
+  EXPECT_EQ(paths, (std::vector<std::string>{"a.md", "alias.txt", "c.txt", "sub/b.txt"}));
+  EXPECT_EQ(s.files_skipped, 2);  // image.png and the link out
+  EXPECT_NE(std::find(notes.begin(), notes.end(), "skipped leak.txt (a link to outside the documents folder)"), notes.end());
+}
+
 TEST_F(Precompute, MissingFolderIsAnError) {
   fs::remove_all(docs_);
   EXPECT_THROW(run(), Error);

@@ -53,7 +53,7 @@ std::vector<Source> walk(const std::string& root, PrecomputeSummary& s, const Pr
       continue;
     }
     if (!it->is_regular_file(ec)) continue;  // FIFOs, sockets, devices: never opened
-    const std::string rel = fs::relative(p, root, ec).generic_string();
+    const std::string rel = p.lexically_relative(root).generic_string();  // links named as found, not resolved
     if (it->is_symlink(ec) && !inside(fs::weakly_canonical(p, ec), canonical_root)) {
       ++s.files_skipped;
       if (cb.note) cb.note("skipped " + rel + " (a link to outside the documents folder)");
