@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include "tensor/clock.h"
 #include "tensor/error.h"
 #include "tensor/execute.h"
 

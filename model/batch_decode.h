@@ -12,6 +12,7 @@
 #include "model/context.h"
 #include "model/generate.h"
 #include "tensor/arena.h"
+#include "tensor/clock.h"
 
 namespace kvlink {
 

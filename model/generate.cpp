@@ -3,6 +3,7 @@
 #include <chrono>
 #include <limits>
 
+#include "tensor/clock.h"
 #include "tensor/error.h"
 
 namespace kvlink {

@@ -8,6 +8,7 @@
 
 #include "model/context.h"
 #include "model/sampler.h"
+#include "tensor/clock.h"
 
 namespace kvlink {
 
@@ -31,8 +32,6 @@ struct GenerateResult {
   double prompt_tokens_per_s() const;
 };
 
-using Clock = std::chrono::steady_clock;
-inline double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
 // One sequence's generation after its prompt, a token at a time: the state decode_after_prefill and
 // BatchDecoder (batch_decode.h) step, so that both stop and append the same way.

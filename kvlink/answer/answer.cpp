@@ -3,6 +3,7 @@
 #include <chrono>
 #include <memory>
 
+#include "tensor/clock.h"
 #include "tensor/error.h"
 
 namespace kvlink {

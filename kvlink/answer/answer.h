@@ -15,6 +15,7 @@
 #include "kvlink/reuse/prompt.h"
 #include "kvlink/reuse/reuse.h"
 #include "model/generate.h"
+#include "tensor/clock.h"
 
 namespace kvlink {
 

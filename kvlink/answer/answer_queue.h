@@ -13,6 +13,7 @@
 
 #include "model/batch_decode.h"
 #include "model/generate.h"
+#include "tensor/clock.h"
 
 namespace kvlink {
 

@@ -27,6 +27,12 @@ struct CacheGeometry {
   }
 };
 
+// The one spelling of a chunk cache file's name: <key>.<type>.kvc (type as its flag spells it: f16...).
+inline std::string cache_file_name(const std::string& key, const std::string& type_name) {
+  return key + "." + type_name + ".kvc";
+}
+inline constexpr const char* kCacheFileExtension = ".kvc";
+
 // Content address of a chunk's cache: XXH3 of (model fingerprint, format version, token ids).
 std::string chunk_cache_key(uint64_t model_fingerprint, const std::vector<TokenId>& tokens);
 

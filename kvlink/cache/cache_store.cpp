@@ -7,6 +7,7 @@
 
 #include "kvlink/cache/chunk_encoder.h"
 #include "model/generate.h"
+#include "tensor/clock.h"
 #include "tensor/error.h"
 #include "tensor/quant.h"
 
@@ -50,7 +51,7 @@ std::string CacheStore::key(const std::vector<TokenId>& tokens, const std::vecto
 }
 
 std::string CacheStore::path_of(const std::string& key, DType type) const {
-  return (fs::path(dir_) / (key + "." + cache_type_name(type) + ".kvc")).string();
+  return (fs::path(dir_) / cache_file_name(key, cache_type_name(type))).string();
 }
 
 std::shared_ptr<const ChunkCacheFile> CacheStore::try_open(const std::string& path, const std::vector<TokenId>& tokens,
@@ -132,7 +133,7 @@ std::shared_ptr<const ChunkCacheFile> CacheStore::unstored(const ChunkKV& kv, ui
   ++stats_.unstored;
   static int counter = 0;
   const std::string path = (fs::temp_directory_path() / ("kvlink-unstored-" + std::to_string(::getpid()) + "-" +
-                                                          std::to_string(counter++) + ".kvc")).string();
+                                                          std::to_string(counter++) + kCacheFileExtension)).string();
   write_chunk_cache(path, fp, geometry_, kv_type_, kv);
   auto file = std::make_shared<const ChunkCacheFile>(ChunkCacheFile::open(path, fp, geometry_));
   std::error_code ec;

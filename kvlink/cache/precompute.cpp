@@ -89,10 +89,10 @@ std::string human_bytes(int64_t b) {
 int32_t prune(const std::string& cache_dir, const Manifest& m, fs::file_time_type started) {
   std::set<std::string> keep;
   for (const auto& d : m.documents) {
-    for (const auto& c : d.chunks) keep.insert(c.key + "." + m.kv_type + ".kvc");
+    for (const auto& c : d.chunks) keep.insert(cache_file_name(c.key, m.kv_type));
   }
-  if (!m.opening_key.empty()) keep.insert(m.opening_key + "." + m.kv_type + ".kvc");
-  const std::string suffix = "." + m.kv_type + ".kvc";
+  if (!m.opening_key.empty()) keep.insert(cache_file_name(m.opening_key, m.kv_type));
+  const std::string suffix = cache_file_name("", m.kv_type);
   int32_t n = 0;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(cache_dir, ec)) {
@@ -104,6 +104,51 @@ int32_t prune(const std::string& cache_dir, const Manifest& m, fs::file_time_typ
     }
   }
   return n;
+}
+
+// What the last run recorded (path -> content hash), when it was made with m's model and settings.
+std::map<std::string, std::string> previous_documents(const std::string& mpath, const Manifest& m,
+                                                      const PrecomputeCallbacks& cb) {
+  std::map<std::string, std::string> previous;
+  std::error_code ec;
+  if (!fs::exists(mpath, ec)) return previous;
+  try {
+    const Manifest old = read_manifest(mpath);
+    if (old.model_fingerprint == m.model_fingerprint && old.docs_root == m.docs_root &&
+        old.chunk_tokens == m.chunk_tokens && old.kv_type == m.kv_type) {
+      for (const auto& d : old.documents) previous[d.path] = d.content_hash;
+    } else if (cb.note) {
+      cb.note("the manifest was made for another model, folder or settings; it is rebuilt");
+    }
+  } catch (const Error& e) {
+    if (cb.note) cb.note(std::string(e.what()) + "; it is rebuilt");
+  }
+  return previous;
+}
+
+// Makes every chunk's cache exist (encoded, derived or found), with progress, and counts the work.
+void encode_all(CacheStore& store, const std::vector<std::vector<DocumentChunk>>& chunks, PrecomputeSummary& s,
+                const PrecomputeCallbacks& cb) {
+  int32_t done = 0;
+  int64_t tokens_done = 0;
+  for (const auto& doc_chunks : chunks) {
+    for (const DocumentChunk& c : doc_chunks) {
+      store.ensure(c.tokens);
+      ++done;
+      tokens_done += static_cast<int64_t>(c.tokens.size());
+      if (cb.progress) cb.progress(done, s.chunks, tokens_done);
+    }
+  }
+  const CacheStoreStats& st = store.stats();
+  if (cb.note) {
+    for (const std::string& n : st.notes) cb.note(n);
+  }
+  s.chunks_encoded = st.encoded;
+  s.chunks_derived = st.derived;
+  s.chunks_rejected = st.rejected;
+  s.tokens_encoded = st.tokens_encoded;
+  s.bytes_written = st.bytes_written;
+  s.encode_seconds = st.encode_ms / 1000.0;
 }
 
 }  // namespace
@@ -139,23 +184,8 @@ PrecomputeSummary precompute(const Model& model, const PrecomputeOptions& o, con
   m.chunk_tokens = o.chunk_tokens;
   m.kv_type = cache_type_name(o.kv_type);
 
-  // What the last run recorded, when it was made with the same model and settings.
-  std::map<std::string, std::string> previous;  // path -> content hash
   const std::string mpath = manifest_path(o.cache_dir);
-  std::error_code ec;
-  if (fs::exists(mpath, ec)) {
-    try {
-      const Manifest old = read_manifest(mpath);
-      if (old.model_fingerprint == m.model_fingerprint && old.docs_root == m.docs_root &&
-          old.chunk_tokens == m.chunk_tokens && old.kv_type == m.kv_type) {
-        for (const auto& d : old.documents) previous[d.path] = d.content_hash;
-      } else if (cb.note) {
-        cb.note("the manifest was made for another model, folder or settings; it is rebuilt");
-      }
-    } catch (const Error& e) {
-      if (cb.note) cb.note(std::string(e.what()) + "; it is rebuilt");
-    }
-  }
+  std::map<std::string, std::string> previous = previous_documents(mpath, m, cb);
 
   // Chunk every document first (cheap), so the progress bar knows the total.
   std::vector<std::vector<DocumentChunk>> chunks;
@@ -180,26 +210,8 @@ PrecomputeSummary precompute(const Model& model, const PrecomputeOptions& o, con
   }
   s.files_removed = static_cast<int32_t>(previous.size());
 
-  int32_t done = 0;
-  int64_t tokens_done = 0;
-  for (const auto& doc_chunks : chunks) {
-    for (const DocumentChunk& c : doc_chunks) {
-      store.ensure(c.tokens);
-      ++done;
-      tokens_done += static_cast<int64_t>(c.tokens.size());
-      if (cb.progress) cb.progress(done, s.chunks, tokens_done);
-    }
-  }
+  encode_all(store, chunks, s, cb);
   const CacheStoreStats& st = store.stats();
-  if (cb.note) {
-    for (const std::string& n : st.notes) cb.note(n);
-  }
-  s.chunks_encoded = st.encoded;
-  s.chunks_derived = st.derived;
-  s.chunks_rejected = st.rejected;
-  s.tokens_encoded = st.tokens_encoded;
-  s.bytes_written = st.bytes_written;
-  s.encode_seconds = st.encode_ms / 1000.0;
   // The opening with the default system prompt is cached too, so that the first query reuses it.
   if (model.has_chat_template) {
     const int64_t before = st.bytes_written;
@@ -208,6 +220,7 @@ PrecomputeSummary precompute(const Model& model, const PrecomputeOptions& o, con
     m.opening_key = store.key(opening);
     s.bytes_written += store.stats().bytes_written - before;
   }
+  std::error_code ec;
   if (write_manifest(mpath, m)) {
     s.bytes_written += static_cast<int64_t>(fs::file_size(mpath, ec));
   }

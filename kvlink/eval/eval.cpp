@@ -20,6 +20,7 @@
 #include "model/file_io.h"
 #include "model/fingerprint.h"
 #include "model/gguf.h"
+#include "tensor/clock.h"
 #include "tensor/error.h"
 
 namespace kvlink {

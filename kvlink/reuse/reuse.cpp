@@ -8,6 +8,7 @@
 #include "kvlink/reuse/cacheblend.h"
 #include "kvlink/reuse/epic.h"
 #include "model/generate.h"
+#include "tensor/clock.h"
 #include "tensor/error.h"
 
 namespace kvlink {
