@@ -8,8 +8,8 @@
 # every set, mode and run.
 # Environment: THREADS (default: all cores), OUT (results/eval), MODEL, ADAPTER (also run kvlink and
 # full with this adapter, in OUT/adapter-<name>), DATA (../shared/data/eval), PARALLEL (16), STEP (20),
-# LIMIT (200; NQ: LIMIT / 2), MODES. Each invocation appends its wall time and the pairs it added to
-# OUT/time.txt.
+# LIMIT (200; NQ: LIMIT / 2), MODES, BIN (the tools' folder, default build/bin). Each invocation
+# appends its wall time and the pairs it added to OUT/time.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
@@ -21,7 +21,8 @@ THREADS=${THREADS:-$(nproc)}
 PYTHON=${PYTHON:-.venv/bin/python}
 PARALLEL=${PARALLEL:-16}
 MODES=${MODES:-full,kvlink,reencode,noshift,cacheblend,prefix,ape,epic}
-EVAL="build/bin/kvlink-eval -m $MODEL -t $THREADS --parallel $PARALLEL --cache $OUT/cache"
+BIN=${BIN:-build/bin}
+EVAL="$BIN/kvlink-eval -m $MODEL -t $THREADS --parallel $PARALLEL --cache $OUT/cache"
 mkdir -p "$OUT"
 pairs() {  # (example, gold position) pairs answered so far
   "$PYTHON" -c 'import json,sys; print(len({(j["dataset"], j["id"], j["gold_position"]) for j in map(json.loads, open(sys.argv[1]))}))' \

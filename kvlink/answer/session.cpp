@@ -23,15 +23,26 @@ AnswerOptions QuerySession::options(const PrefillOptions& prefill, int32_t n_pre
   return ao;
 }
 
-AnswerResult QuerySession::answer(const std::vector<ChunkText>& chunks, const std::string& question,
-                                  const AnswerOptions& options, const std::function<void(const std::string&)>& on_piece,
-                                  int32_t n_ctx) {
+Context& QuerySession::context_for(const std::vector<ChunkText>& chunks, const std::string& question,
+                                   const AnswerOptions& options, int32_t n_ctx) {
   const int32_t n_prompt = answer_layout(model_, chunks, question, options).n_tokens();
   const int32_t rows = context_size(model_.hp, n_prompt, options.n_predict, n_ctx);
   if (!ctx_ || ctx_->cache().n_ctx < rows || (n_ctx > 0 && ctx_->cache().n_ctx != rows)) {
     ctx_ = std::make_unique<Context>(model_, ContextParams{rows, config_.kv_cache_type, config_.n_threads});
   }
-  return answer_question(*ctx_, store_.get(), chunks, question, options, on_piece);
+  return *ctx_;
+}
+
+AnswerResult QuerySession::answer(const std::vector<ChunkText>& chunks, const std::string& question,
+                                  const AnswerOptions& options, const std::function<void(const std::string&)>& on_piece,
+                                  int32_t n_ctx) {
+  return answer_question(context_for(chunks, question, options, n_ctx), store_.get(), chunks, question, options, on_piece);
+}
+
+AnswerResult QuerySession::prefill(const std::vector<ChunkText>& chunks, const std::string& question,
+                                   const AnswerOptions& options, std::vector<float>* logits, Clock::time_point* t0,
+                                   int32_t n_ctx) {
+  return answer_prefill(context_for(chunks, question, options, n_ctx), store_.get(), chunks, question, options, logits, t0);
 }
 
 }  // namespace kvlink

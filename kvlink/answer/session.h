@@ -38,8 +38,16 @@ class QuerySession {
   // the question is prefilled in options' mode and decoded. Throws kvlink::Error on bad input.
   AnswerResult answer(const std::vector<ChunkText>& chunks, const std::string& question, const AnswerOptions& options,
                       const std::function<void(const std::string&)>& on_piece = {}, int32_t n_ctx = 0);
+  // answer() up to its prefill (answer_prefill): the session's context then holds the prompt, for
+  // decoding elsewhere (an AnswerQueue); `logits` and `t0` as answer_prefill gives them.
+  AnswerResult prefill(const std::vector<ChunkText>& chunks, const std::string& question, const AnswerOptions& options,
+                       std::vector<float>* logits, Clock::time_point* t0, int32_t n_ctx = 0);
+  Context& context() { return *ctx_; }  // after answer() or prefill()
 
  private:
+  Context& context_for(const std::vector<ChunkText>& chunks, const std::string& question, const AnswerOptions& options,
+                       int32_t n_ctx);
+
   const Model& model_;
   SessionConfig config_;
   std::unique_ptr<CacheStore> store_;

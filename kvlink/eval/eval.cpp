@@ -14,6 +14,7 @@
 
 #include "kvlink/answer/answer.h"
 #include "kvlink/answer/answer_queue.h"
+#include "kvlink/answer/session.h"
 #include "kvlink/cache/cache_store.h"
 #include "kvlink/eval/eval_metric.h"
 #include "model/batch_decode.h"
@@ -298,8 +299,8 @@ class EvalRun {
   EvalRun(const Model& model, const EvalOptions& o, const EvalCallbacks& cb, const std::string& cache_dir,
           const std::string& pred_path, EvalSummary& summary)
       : model_(model), o_(o), cb_(cb), summary_(summary), n_ctx_(std::min<int32_t>(model.hp.n_ctx_train, 16384)),
-        ctx_(model, ContextParams{n_ctx_, DType::F16, o.n_threads}), store_(model, cache_dir, o.kv_type, o.n_threads),
-        queue_(model, o.parallel, std::min<int32_t>(n_ctx_, kEvalSlotRows), o.n_threads) {
+        session_(model, SessionConfig{cache_dir, o.kv_type, o.link_tokens, DType::F16, o.n_threads, false}),
+        store_(*session_.store()), queue_(model, o.parallel, std::min<int32_t>(n_ctx_, kEvalSlotRows), o.n_threads) {
     for (json& p : load_predictions(pred_path)) {
       const std::string key = key_of(p.at("dataset").get<std::string>(), p.at("id").get<std::string>(),
                                      p.at("gold_position").get<std::string>(), p.at("mode").get<std::string>());
@@ -307,10 +308,8 @@ class EvalRun {
     }
     out_.open(pred_path, std::ios::binary | std::ios::app);
     if (!out_) throw Error("cannot write '" + pred_path + "'");
-    ao_.n_predict = o.n_predict;
-    ao_.prefill = PrefillOptions{ReuseMode::FULL, o.recompute_ratio, o.ape_temperature, o.ape_scale, o.epic_tokens};
-    check_prefill_options(ao_.prefill);
-    ao_.links = resolve_link_config(model, o.link_tokens, link_slots_for(0));
+    ao_ = session_.options(PrefillOptions{ReuseMode::FULL, o.recompute_ratio, o.ape_temperature, o.ape_scale, o.epic_tokens},
+                           o.n_predict, SamplerParams{}, "", 0);
     gen_ = answer_generate_options(ao_);
     any_reuse_ = std::any_of(o.modes.begin(), o.modes.end(), uses_caches);
     if (model.has_chat_template) opening_ = opening_tokens(model, PromptOptions{}.system_prompt);
@@ -362,7 +361,7 @@ class EvalRun {
     queue_.make_room();  // before the query starts, so that no decoding falls inside its TTFT
     std::vector<float> logits;
     Clock::time_point t0;
-    AnswerResult r = answer_prefill(ctx_, any_reuse_ ? &store_ : nullptr, docs, ex.question, ao_, &logits, &t0);
+    AnswerResult r = session_.prefill(docs, ex.question, ao_, &logits, &t0, n_ctx_);
     const json line = {{"id", ex.id},
                        {"dataset", ex.dataset},
                        {"mode", reuse_mode_name(mode)},
@@ -371,7 +370,7 @@ class EvalRun {
                        {"tokens_computed", r.reuse.tokens_computed},
                        {"tokens_reused", r.reuse.tokens_reused},
                        {"bytes_loaded", r.reuse.bytes_loaded}};
-    const AnswerQueue::Ticket t = queue_.submit(ctx_, std::move(logits), std::move(r.generation), gen_, t0);
+    const AnswerQueue::Ticket t = queue_.submit(session_.context(), std::move(logits), std::move(r.generation), gen_, t0);
     pending_[t] = Pending{key, line, &ex.answers, ""};
     in_flight_[key] = t;
     emit(queue_.ready());
@@ -454,8 +453,8 @@ class EvalRun {
   const EvalCallbacks& cb_;
   EvalSummary& summary_;
   int32_t n_ctx_;
-  Context ctx_;
-  CacheStore store_;
+  QuerySession session_;  // one context of n_ctx_ rows, reused by every answer
+  CacheStore& store_;
   AnswerQueue queue_;
   AnswerOptions ao_;
   GenerateOptions gen_;
