@@ -16,21 +16,26 @@ namespace {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-// Max and sum of exp(score - max) over the scores whose flag equals `want`.
+// One group's softmax over a set of key segments of `scores`: the entries become exp(score - max) in
+// place; returns (max, sum). A group that sees no key (all -inf, or no segment) has sum 0.
 struct GroupSoftmax {
   float max = kNegInf;
   double sum = 0;
   double lse() const { return sum > 0 ? max + std::log(sum) : -std::numeric_limits<double>::infinity(); }
 };
 
-GroupSoftmax group_softmax(const float* scores, const uint8_t* in_context, int64_t n, uint8_t want) {
+GroupSoftmax group_softmax(float* scores, std::initializer_list<std::pair<int64_t, int64_t>> segments) {
   GroupSoftmax g;
-  for (int64_t j = 0; j < n; ++j) {
-    if (in_context[j] == want) g.max = std::max(g.max, scores[j]);
+  for (const auto& [b, e] : segments) {
+    if (e > b) g.max = std::max(g.max, vec_max(scores + b, e - b));
   }
-  if (g.max == kNegInf) return g;
-  for (int64_t j = 0; j < n; ++j) {
-    if (in_context[j] == want) g.sum += std::exp(static_cast<double>(scores[j] - g.max));
+  for (const auto& [b, e] : segments) {
+    if (e <= b) continue;
+    if (g.max == kNegInf) {
+      std::fill(scores + b, scores + e, 0.0f);
+    } else {
+      g.sum += vec_exp_sum(scores + b, e - b, g.max);
+    }
   }
   return g;
 }
@@ -38,13 +43,9 @@ GroupSoftmax group_softmax(const float* scores, const uint8_t* in_context, int64
 // The two groups' weights in the merge: e^{S L_C} and e^{L_N}, normalised; a group with no visible
 // row gets weight 0.
 void merge_weights(const GroupSoftmax& c, const GroupSoftmax& n, double lse_scale, double* wc, double* wn) {
-  if (c.sum <= 0 && n.sum <= 0) {
-    *wc = *wn = 0;
-    return;
-  }
   if (c.sum <= 0 || n.sum <= 0) {
     *wc = c.sum > 0 ? 1 : 0;
-    *wn = 1 - *wc;
+    *wn = n.sum > 0 ? 1 : 0;
     return;
   }
   const double a = lse_scale * c.lse(), b = n.lse();
@@ -83,37 +84,32 @@ void attention_context_groups(Tensor* node, int n_threads) {
 #pragma omp parallel num_threads(n_threads)
   {
     std::vector<float> scores(static_cast<size_t>(n_kv));
-    std::vector<uint8_t> in_context(static_cast<size_t>(n_kv));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < n_q * n_head; ++task) {
       const int64_t t = task / n_head, h = task % n_head;
-      const int64_t c0 = span[2 * t], c1 = span[2 * t + 1];
-      if (c0 == c1) continue;  // ordinary attention, already computed
-      const float temperature = temp_scale[2 * t];
+      if (span[2 * t] == span[2 * t + 1]) continue;  // ordinary attention, already computed
       const int64_t j0 = q_first ? q_first[t] : 0;
       const int64_t n = std::min<int64_t>(n_kv, q_rows[t] + 1) - j0;
+      // the context group's keys are scores[a..b), the others scores[0..a) and [b..n)
+      const int64_t a = std::clamp<int64_t>(span[2 * t] - j0, 0, n), b = std::clamp<int64_t>(span[2 * t + 1] - j0, a, n);
       const float* qh = reinterpret_cast<const float*>(static_cast<const uint8_t*>(q->data) + t * q->nb[1]) + h * hd;
-      const float* mrow = mask ? reinterpret_cast<const float*>(static_cast<const uint8_t*>(mask->data) + t * mask->nb[1]) : nullptr;
+      const float* mrow = mask ? reinterpret_cast<const float*>(static_cast<const uint8_t*>(mask->data) + t * mask->nb[1]) + j0 : nullptr;
       const size_t head_off = static_cast<size_t>(h / group * hd) * elem;
+      const float inv_temperature = 1.0f / temp_scale[2 * t];
       for (int64_t i = 0; i < n; ++i) {
-        const int64_t j = j0 + i;
-        const auto* krow = static_cast<const uint8_t*>(k->data) + j * k->nb[1] + head_off;
-        float sc = scale * dot_f32_row(qh, krow, f16, hd) + (mrow ? mrow[j] : 0.0f);
-        in_context[static_cast<size_t>(i)] = j >= c0 && j < c1;
-        if (in_context[static_cast<size_t>(i)]) sc /= temperature;
-        scores[static_cast<size_t>(i)] = sc;
+        const auto* krow = static_cast<const uint8_t*>(k->data) + (j0 + i) * k->nb[1] + head_off;
+        const float sc = scale * dot_f32_row(qh, krow, f16, hd) + (mrow ? mrow[i] : 0.0f);
+        scores[static_cast<size_t>(i)] = i >= a && i < b ? sc * inv_temperature : sc;
       }
-      const GroupSoftmax gc = group_softmax(scores.data(), in_context.data(), n, 1);
-      const GroupSoftmax gn = group_softmax(scores.data(), in_context.data(), n, 0);
+      const GroupSoftmax gc = group_softmax(scores.data(), {{a, b}});
+      const GroupSoftmax gn = group_softmax(scores.data(), {{0, a}, {b, n}});
       double wc = 0, wn = 0;
       merge_weights(gc, gn, temp_scale[2 * t + 1], &wc, &wn);
+      const auto fc = static_cast<float>(gc.sum > 0 ? wc / gc.sum : 0.0), fn = static_cast<float>(gn.sum > 0 ? wn / gn.sum : 0.0);
       float* out = reinterpret_cast<float*>(static_cast<uint8_t*>(node->data) + t * node->nb[1]) + h * hd;
       std::fill(out, out + hd, 0.0f);
       for (int64_t i = 0; i < n; ++i) {
-        const GroupSoftmax& g = in_context[static_cast<size_t>(i)] ? gc : gn;
-        const double w = in_context[static_cast<size_t>(i)] ? wc : wn;
-        if (g.sum <= 0 || scores[static_cast<size_t>(i)] == kNegInf) continue;
-        const auto p = static_cast<float>(w * std::exp(static_cast<double>(scores[static_cast<size_t>(i)] - g.max)) / g.sum);
+        const float p = scores[static_cast<size_t>(i)] * (i >= a && i < b ? fc : fn);
         if (p != 0.0f) axpy_f32_row(out, p, static_cast<const uint8_t*>(v->data) + (j0 + i) * v->nb[1] + head_off, f16, hd);
       }
     }
