@@ -36,9 +36,9 @@ bool prefix_conditioned(ReuseMode mode);
 bool takes_link_tokens(ReuseMode mode, bool links_requested);
 
 // Defaults of the alignment parameters, from the sweep on the training sets (docs/REUSE.md).
-inline constexpr float kDefaultApeTemperature = 1.0f;
+inline constexpr float kDefaultApeTemperature = 0.6f;
 inline constexpr float kDefaultApeScale = 1.0f;
-inline constexpr int32_t kDefaultEpicTokens = 16;
+inline constexpr int32_t kDefaultEpicTokens = 8;
 
 struct PrefillOptions {
   ReuseMode mode = ReuseMode::KVLINK;
