@@ -172,7 +172,7 @@ TEST_F(CliDocuments, PrecomputeThenAnswerFromTwoDocumentsInKvlinkMode) {
   const ToolRun j = run_tool("-m " + model + " -t 2 -n 48 --json --cache " + cache_ + " --top-k 2 -p " + question);
   ASSERT_EQ(j.exit_code, 0) << j.err;
   const auto json = nlohmann::json::parse(j.out);
-  EXPECT_EQ(json.at("mode"), "kvlink");
+  EXPECT_EQ(json.at("mode"), "epic");  // the default mode
   EXPECT_EQ(json.at("caches").at("hit"), 2);
   EXPECT_EQ(json.at("caches").at("encoded"), 0);
   EXPECT_GT(json.at("tokens_reused").get<int>(), json.at("tokens_computed").get<int>());

@@ -31,7 +31,7 @@ PY
 Q="The Halden Lighthouse was built by a company. Who founded that company?"
 D=examples/docs/halden_lighthouse.md,examples/docs/history/norrvik_iron_company.md
 "$BIN/kvlink-precompute" -m "$MODEL" --adapter "$T/run/adapter.gguf" --docs examples/docs --cache "$T/cache" >/dev/null
-"$BIN/kvlink-query" -m "$MODEL" --adapter "$T/run/adapter.gguf" --cache "$T/cache" --docs "$D" -p "$Q" -n 16 --json \
+"$BIN/kvlink-query" -m "$MODEL" --adapter "$T/run/adapter.gguf" --cache "$T/cache" --docs "$D" -p "$Q" -n 16 --json --mode kvlink \
   > "$T/q.json" 2>/dev/null
 $PY -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['n_link_tokens']==10, j; print('smoke: query with the adapter:', j['n_link_tokens'], 'link tokens')" "$T/q.json"
 $PY scripts/train/export.py --model "$MODEL" --checkpoint "$T/run/checkpoint.pt" --merged "$T/merged.gguf" 2>&1 | grep -v "Converting\|Loading weights"
@@ -42,7 +42,7 @@ m = AutoModelForCausalLM.from_pretrained(os.path.dirname(sys.argv[1]), gguf_file
 assert m.get_input_embeddings().weight.shape[0] == 49152 + 100
 print("smoke: transformers loads the merged GGUF, vocabulary", m.get_input_embeddings().weight.shape[0])
 PY
-"$BIN/kvlink-query" -m "$T/merged.gguf" --cache "$T/cache-merged" --docs "$D" -p "$Q" -n 16 --json > "$T/m.json" 2>/dev/null
+"$BIN/kvlink-query" -m "$T/merged.gguf" --cache "$T/cache-merged" --docs "$D" -p "$Q" -n 16 --json --mode kvlink > "$T/m.json" 2>/dev/null
 $PY -c "import json,sys; j=json.load(open(sys.argv[1])); assert j['n_link_tokens']==10, j; print('smoke: query with the merged model:', j['n_link_tokens'], 'link tokens')" "$T/m.json"
 
 # Self-distillation (docs/TRAINING.md).
