@@ -4,6 +4,7 @@ its paired difference to `full` with a bootstrap 95 % interval (scripts/paired_s
 median TTFT and their ratio to full's, NQ by gold position, and the plot of accuracy against TTFT.
 Every table is over the same examples: those answered in every mode shown."""
 import argparse
+import json
 import os
 import re
 import statistics
@@ -53,6 +54,8 @@ def main():
     ap.add_argument("--results", default="docs/RESULTS.md")
     ap.add_argument("--plot", default="docs/eval_accuracy_ttft.png")
     ap.add_argument("--remark", default="")
+    ap.add_argument("--ttft", help="bench-ttft JSON lines: plot each mode at that run's median TTFT (one machine, "
+                                   "one load) instead of the evaluation's, which invocations measured apart")
     a = ap.parse_args()
     preds = ps.load_predictions([os.path.join(a.out, "modes", "predictions.jsonl")])
     present = {k[3] for k in preds}
@@ -116,16 +119,23 @@ def main():
     L += ["", "![accuracy vs TTFT](eval_accuracy_ttft.png)", ""]
     open(a.results, "w").write("\n".join(L) + "\n")
 
+    bench = {}
+    if a.ttft:
+        for line in open(a.ttft):
+            r = json.loads(line)
+            bench[r["mode"]] = r["ttft_ms_median"]
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     for k, m in enumerate(modes):
-        med = statistics.median(t for s in sets for t in ttfts[m][s])
+        if a.ttft and m not in bench:
+            continue
+        med = bench[m] if a.ttft else statistics.median(t for s in sets for t in ttfts[m][s])
         point, lo, hi = ps.accuracy(scores[m])
         ax.errorbar([med], [100 * point], yerr=[[100 * (point - lo)], [100 * (hi - point)]], fmt="o", color=f"C{k}",
                     capsize=4, label=m)
     ax.set_xscale("log")
-    ax.set_xlabel("median time to first token, ms (log scale)")
+    ax.set_xlabel("median TTFT, ms (log scale)" + (": bench-ttft at 2k context, 2 threads" if a.ttft else ""))
     ax.set_ylabel("accuracy, mean over sets, % (95 % interval)")
-    ax.set_title(f"SmolLM2-135M Q4_1, base model, 2 threads, {n_pairs} pairs")
+    ax.set_title(f"SmolLM2-135M Q4_1, base model, {n_pairs} evaluation pairs")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -48,4 +48,6 @@ done
 end=$(date +%s)
 # One line per completed invocation (an interrupted one writes none; its answers count for the next).
 echo "run_eval: $((end - start)) s, $(( $(pairs) - pairs_before )) new pairs (LIMIT=$LIMIT, THREADS=$THREADS, PARALLEL=$PARALLEL)" | tee -a "$OUT/time.txt"
-"$PYTHON" scripts/protocol_report.py "$OUT" --command "LIMIT=$LIMIT THREADS=$THREADS scripts/run_eval.sh"
+# TTFT_JSONL: a bench-ttft run whose TTFTs place the modes in the plot (one machine, one load).
+"$PYTHON" scripts/protocol_report.py "$OUT" --command "LIMIT=$LIMIT THREADS=$THREADS scripts/run_eval.sh" \
+  ${TTFT_JSONL:+--ttft "$TTFT_JSONL"}
