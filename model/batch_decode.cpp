@@ -75,10 +75,6 @@ std::vector<BatchDecoder::Finished> BatchDecoder::step() {
     in_batch.push_back(s);
   }
   if (in_batch.empty()) return done;
-  if (!batch.context_span.empty()) {  // tokens after the last APE sequence: no context group
-    batch.context_span.resize(2 * batch.tokens.size(), 0);
-    batch.context_temp_scale.resize(2 * batch.tokens.size(), 1.0f);
-  }
   Graph g;
   Tensor* logits = build_llama_graph(g, model_, cache_, batch);
   execute(g, arena_, ExecOptions{n_threads_});

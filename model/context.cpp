@@ -70,8 +70,10 @@ int32_t context_size(const HParams& hp, int64_t n_prompt, int32_t n_predict, int
 void apply_sequence_view(Batch& batch, size_t i, const SequenceView& view, int32_t first_row) {
   batch.positions[i] = batch.rows[i] - first_row + view.position_offset;
   if (view.context_begin == view.context_end) return;
-  batch.context_span.resize(2 * batch.tokens.size(), 0);
-  batch.context_temp_scale.resize(2 * batch.tokens.size(), 1.0f);
+  if (batch.context_span.size() < 2 * (i + 1)) {  // earlier tokens without a group keep an empty span
+    batch.context_span.resize(2 * (i + 1), 0);
+    batch.context_temp_scale.resize(2 * (i + 1), 1.0f);
+  }
   batch.context_span[2 * i] = first_row + view.context_begin;
   batch.context_span[2 * i + 1] = first_row + view.context_end;
   batch.context_temp_scale[2 * i] = view.temperature;

@@ -92,9 +92,9 @@ Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Ba
     }
   }
   const bool groups = !batch.context_span.empty();
-  if (groups && (!scattered || batch.context_span.size() != 2 * batch.tokens.size() ||
-                 batch.context_temp_scale.size() != 2 * batch.tokens.size())) {
-    throw Error("context groups need a cache row, a span and a temperature/scale pair per token");
+  if (groups && (!scattered || batch.context_span.size() > 2 * batch.tokens.size() ||
+                 batch.context_temp_scale.size() != batch.context_span.size())) {
+    throw Error("context groups need cache rows and at most one span and temperature/scale pair per token");
   }
   const int32_t n_kv = batch.n_kv();
   const int32_t n_layer_run = batch.n_layer_run > 0 ? std::min(batch.n_layer_run, hp.n_layer) : hp.n_layer;
@@ -118,9 +118,14 @@ Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Ba
   ap.scale = 1.0f / std::sqrt(static_cast<float>(hp.head_dim));
   AttentionGroupInputs group_inputs;
   if (groups) {
-    group_inputs.span = i32_input(g, batch.context_span, "context_span");
-    group_inputs.temp_scale = g.input(DType::F32, {static_cast<int64_t>(batch.context_temp_scale.size())}, "context_temp_scale");
-    std::memcpy(group_inputs.temp_scale->data, batch.context_temp_scale.data(), batch.context_temp_scale.size() * sizeof(float));
+    // the op takes a pair per token: tokens past the given ones get an empty span
+    std::vector<int32_t> span = batch.context_span;
+    std::vector<float> temp_scale = batch.context_temp_scale;
+    span.resize(2 * batch.tokens.size(), 0);
+    temp_scale.resize(2 * batch.tokens.size(), 1.0f);
+    group_inputs.span = i32_input(g, span, "context_span");
+    group_inputs.temp_scale = g.input(DType::F32, {static_cast<int64_t>(temp_scale.size())}, "context_temp_scale");
+    std::memcpy(group_inputs.temp_scale->data, temp_scale.data(), temp_scale.size() * sizeof(float));
   }
 
   const LayerLora no_lora{};

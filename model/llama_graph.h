@@ -27,7 +27,8 @@ struct Batch {
   int32_t n_layer_run = 0;  // 0: every layer; n > 0: only layers 0..n-1 (their cache rows; no logits)
   // APE's context groups (tensor/ops.h, AttentionGroupInputs), with `rows`: token i's context rows are
   // context_span[2i]..context_span[2i+1]-1, their temperature and log-sum-exp scale
-  // context_temp_scale[2i] and [2i+1]. Empty: ordinary attention for every token.
+  // context_temp_scale[2i] and [2i+1]. Tokens past the end of the vectors (all of them when empty)
+  // have no group: ordinary attention.
   std::vector<int32_t> context_span;
   std::vector<float> context_temp_scale;
 

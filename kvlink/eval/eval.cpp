@@ -312,6 +312,8 @@ class EvalRun {
                            o.n_predict, SamplerParams{}, "", 0);
     gen_ = answer_generate_options(ao_);
     any_reuse_ = std::any_of(o.modes.begin(), o.modes.end(), uses_caches);
+    any_plain_ = std::any_of(o.modes.begin(), o.modes.end(), [](ReuseMode m) { return uses_caches(m) && !prefix_conditioned(m); });
+    any_prefixed_ = std::any_of(o.modes.begin(), o.modes.end(), prefix_conditioned);
     if (model.has_chat_template) opening_ = opening_tokens(model, PromptOptions{}.system_prompt);
     if (any_reuse_ && !opening_.empty()) store_.ensure(opening_);
   }
@@ -402,12 +404,10 @@ class EvalRun {
       const int32_t n_prompt = answer_layout(model_, docs, ex.question, ao_).n_tokens();
       if (n_prompt + o_.n_predict > n_ctx_) throw Error("over-long for the context");
       if (any_reuse_ && prepared_ != &ex) {
-        const bool plain = std::any_of(o_.modes.begin(), o_.modes.end(), [](ReuseMode m) { return uses_caches(m) && !prefix_conditioned(m); });
-        const bool prefixed = std::any_of(o_.modes.begin(), o_.modes.end(), prefix_conditioned);
         for (const ChunkText& d : ex.documents) {
           const std::vector<TokenId> tokens = chunk_tokens(model_, d);
-          if (plain) store_.ensure(tokens);
-          if (prefixed) store_.ensure(tokens, opening_);
+          if (any_plain_) store_.ensure(tokens);
+          if (any_prefixed_) store_.ensure(tokens, opening_);
         }
         prepared_ = &ex;
       }
@@ -458,7 +458,7 @@ class EvalRun {
   AnswerQueue queue_;
   AnswerOptions ao_;
   GenerateOptions gen_;
-  bool any_reuse_ = false;
+  bool any_reuse_ = false, any_plain_ = false, any_prefixed_ = false;  // which kinds of chunk cache the modes read
   std::vector<TokenId> opening_;
   const EvalExample* prepared_ = nullptr;           // the example whose caches exist
   std::map<std::string, json> answered_;            // key -> prediction line, from earlier runs and this one

@@ -128,10 +128,6 @@ Batch computed_batch(const ComputedTokens& c, const PromptLayout& layout, const 
       batch.positions[i] = ape_position(layout, batch.rows[i]);
     }
   }
-  if (!batch.context_span.empty()) {  // the opening's tokens, when computed, come first and have no group
-    batch.context_span.resize(2 * batch.tokens.size(), 0);
-    batch.context_temp_scale.resize(2 * batch.tokens.size(), 1.0f);
-  }
   return batch;
 }
 }  // namespace
