@@ -1,19 +1,20 @@
-# System packages from the design card (Debian): OpenBLAS, OpenMP, CLI11, nlohmann-json, xxHash,
-# GoogleTest and Google Benchmark.
-find_package(OpenMP REQUIRED)
-# Prefer Debian's OpenMP build of OpenBLAS (libopenblas-openmp-dev): it shares the OpenMP thread team
-# with our kernels, where the pthread build would start a second set of threads competing for the
-# same cores.
-find_library(KVLINK_OPENBLAS_OPENMP openblas PATHS /usr/lib/x86_64-linux-gnu/openblas-openmp NO_DEFAULT_PATH)
-if(KVLINK_OPENBLAS_OPENMP)
-  set(BLAS_LIBRARIES ${KVLINK_OPENBLAS_OPENMP})
-  find_path(KVLINK_CBLAS_INCLUDE_DIR cblas.h PATHS /usr/include/x86_64-linux-gnu/openblas-openmp NO_DEFAULT_PATH)
+# System packages (Debian): OpenBLAS, CLI11, nlohmann-json, xxHash, GoogleTest and Google Benchmark.
+# The kernels' threads are our own (tensor/thread_pool.h).
+set(THREADS_PREFER_PTHREAD_FLAG ON)
+find_package(Threads REQUIRED)
+# OpenBLAS, loaded at run time by tensor/blas.cpp (so that its kernel set can be chosen first) from
+# the path found here. Prefer Debian's serial build (libopenblas-serial-dev): the kernels call sgemm
+# from the pool's threads, one tile each, and a threaded build would start its own threads inside
+# every call (the OpenMP build does so from threads it did not create: measured, prefill at 2 threads
+# took 1.7x as long).
+find_library(KVLINK_OPENBLAS_SERIAL openblas PATHS /usr/lib/x86_64-linux-gnu/openblas-serial NO_DEFAULT_PATH)
+if(KVLINK_OPENBLAS_SERIAL)
+  set(KVLINK_OPENBLAS ${KVLINK_OPENBLAS_SERIAL})
 else()
-  set(BLA_VENDOR OpenBLAS)
-  find_package(BLAS REQUIRED)
-  find_path(KVLINK_CBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES openblas x86_64-linux-gnu/openblas-pthread x86_64-linux-gnu REQUIRED)
+  find_library(KVLINK_OPENBLAS openblas REQUIRED)
 endif()
-message(STATUS "kvlink: BLAS ${BLAS_LIBRARIES} (cblas.h in ${KVLINK_CBLAS_INCLUDE_DIR})")
+get_filename_component(KVLINK_OPENBLAS_PATH ${KVLINK_OPENBLAS} REALPATH)
+message(STATUS "kvlink: OpenBLAS ${KVLINK_OPENBLAS_PATH} (loaded at run time)")
 find_package(CLI11 CONFIG REQUIRED)
 find_package(nlohmann_json CONFIG REQUIRED)
 find_path(KVLINK_XXHASH_INCLUDE_DIR xxhash.h REQUIRED)

@@ -45,6 +45,53 @@ Tensor* i32_input(Graph& g, const std::vector<int32_t>& values, const char* name
 }
 }  // namespace
 
+// The keys each token of `batch` sees, as the attention op's inputs: the one place where the batch's
+// row description (consecutive or scattered rows, several sequences, APE's context groups) and the
+// optional mask become attention visibility (llama.cpp's set_input_kq_mask does this for its mask).
+KeyVisibility key_visibility(Graph& g, const Batch& batch, int32_t n_ctx, Tensor* mask) {
+  const size_t n = batch.tokens.size();
+  KeyVisibility vis;
+  vis.n_kv = batch.n_kv();
+  vis.mask = mask;
+  if (batch.rows.empty()) {  // consecutive rows from first_row: causal
+    if (!batch.seq_first_rows.empty() || !batch.context_span.empty()) {
+      throw Error("several sequences and context groups need a cache row per token");
+    }
+    vis.q_pos0 = batch.first_row;
+    return vis;
+  }
+  if (batch.rows.size() != n) throw Error("batch needs one cache row per token");
+  for (int32_t r : batch.rows) {
+    if (r < 0 || r >= n_ctx) throw Error("batch row " + std::to_string(r) + " is outside the context");
+  }
+  vis.causal = false;
+  vis.last_row = i32_input(g, batch.rows, "cache_rows");
+  if (!batch.seq_first_rows.empty()) {
+    if (batch.seq_first_rows.size() != n) throw Error("a batch of several sequences needs a first row per token");
+    if (mask) throw Error("a batch of several sequences takes no attention mask");
+    for (size_t i = 0; i < n; ++i) {
+      if (batch.seq_first_rows[i] < 0 || batch.seq_first_rows[i] > batch.rows[i]) {
+        throw Error("batch token " + std::to_string(i) + " starts its sequence after its own row");
+      }
+    }
+    vis.first_row = i32_input(g, batch.seq_first_rows, "seq_first_rows");
+  }
+  if (!batch.context_span.empty()) {
+    if (batch.context_span.size() > 2 * n || batch.context_temp_scale.size() != batch.context_span.size()) {
+      throw Error("context groups need at most one span and temperature/scale pair per token");
+    }
+    // the op takes a pair per token: tokens past the given ones get an empty span
+    std::vector<int32_t> span = batch.context_span;
+    std::vector<float> temp_scale = batch.context_temp_scale;
+    span.resize(2 * n, 0);
+    temp_scale.resize(2 * n, 1.0f);
+    vis.groups.span = i32_input(g, span, "context_span");
+    vis.groups.temp_scale = g.input(DType::F32, {static_cast<int64_t>(temp_scale.size())}, "context_temp_scale");
+    std::memcpy(vis.groups.temp_scale->data, temp_scale.data(), temp_scale.size() * sizeof(float));
+  }
+  return vis;
+}
+
 Batch make_causal_batch(const std::vector<TokenId>& tokens, int32_t first_row) {
   Batch b;
   b.tokens = tokens;
@@ -73,30 +120,8 @@ Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Ba
   for (int32_t r : batch.output_rows) {
     if (r < 0 || r >= n_tokens) throw Error("output row outside the batch");
   }
-  const bool scattered = !batch.rows.empty();
-  if (scattered) {
-    if (batch.rows.size() != batch.tokens.size()) throw Error("batch needs one cache row per token");
-    for (int32_t r : batch.rows) {
-      if (r < 0 || r >= cache.n_ctx) throw Error("batch row " + std::to_string(r) + " is outside the context");
-    }
-  }
-  if (!batch.seq_first_rows.empty()) {
-    if (!scattered || batch.seq_first_rows.size() != batch.tokens.size()) {
-      throw Error("a batch of several sequences needs a cache row and a first row per token");
-    }
-    if (mask) throw Error("a batch of several sequences takes no attention mask");
-    for (size_t i = 0; i < batch.rows.size(); ++i) {
-      if (batch.seq_first_rows[i] < 0 || batch.seq_first_rows[i] > batch.rows[i]) {
-        throw Error("batch token " + std::to_string(i) + " starts its sequence after its own row");
-      }
-    }
-  }
-  const bool groups = !batch.context_span.empty();
-  if (groups && (!scattered || batch.context_span.size() > 2 * batch.tokens.size() ||
-                 batch.context_temp_scale.size() != batch.context_span.size())) {
-    throw Error("context groups need cache rows and at most one span and temperature/scale pair per token");
-  }
-  const int32_t n_kv = batch.n_kv();
+  const KeyVisibility vis = key_visibility(g, batch, cache.n_ctx, mask);
+  Tensor* rows = vis.last_row;  // scattered batches store their keys and values at these rows
   const int32_t n_layer_run = batch.n_layer_run > 0 ? std::min(batch.n_layer_run, hp.n_layer) : hp.n_layer;
 
   // Link tokens of an adapter (ids from hp.n_vocab on) read their rows from its link embedding table.
@@ -110,23 +135,7 @@ Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Ba
   ap.head_dim = hp.head_dim;
   ap.n_head = hp.n_head;
   ap.n_head_kv = hp.n_head_kv;
-  ap.n_kv = n_kv;
-  ap.q_pos0 = scattered ? 0 : batch.first_row;
-  ap.causal = !scattered;
-  Tensor* rows = scattered ? i32_input(g, batch.rows, "cache_rows") : nullptr;
-  Tensor* first_rows = batch.seq_first_rows.empty() ? nullptr : i32_input(g, batch.seq_first_rows, "seq_first_rows");
   ap.scale = 1.0f / std::sqrt(static_cast<float>(hp.head_dim));
-  AttentionGroupInputs group_inputs;
-  if (groups) {
-    // the op takes a pair per token: tokens past the given ones get an empty span
-    std::vector<int32_t> span = batch.context_span;
-    std::vector<float> temp_scale = batch.context_temp_scale;
-    span.resize(2 * batch.tokens.size(), 0);
-    temp_scale.resize(2 * batch.tokens.size(), 1.0f);
-    group_inputs.span = i32_input(g, span, "context_span");
-    group_inputs.temp_scale = g.input(DType::F32, {static_cast<int64_t>(temp_scale.size())}, "context_temp_scale");
-    std::memcpy(group_inputs.temp_scale->data, temp_scale.data(), temp_scale.size() * sizeof(float));
-  }
 
   const LayerLora no_lora{};
   for (int32_t l = 0; l < n_layer_run; ++l) {
@@ -140,8 +149,7 @@ Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Ba
     Tensor* kc = g.leaf(cache.type, {cache.width, cache.n_ctx}, cache.k[static_cast<size_t>(l)].data(), "cache_k." + ln);
     Tensor* vc = g.leaf(cache.type, {cache.width, cache.n_ctx}, cache.v[static_cast<size_t>(l)].data(), "cache_v." + ln);
     Tensor* attn = cb(attention(g, q, cb(store_kv(g, kc, k, batch.first_row, rows), "k_cache", l),
-                                cb(store_kv(g, vc, v, batch.first_row, rows), "v_cache", l), mask, ap, rows, first_rows,
-                                groups ? &group_inputs : nullptr),
+                                cb(store_kv(g, vc, v, batch.first_row, rows), "v_cache", l), ap, vis),
                       "kqv_out", l);
     x = cb(add(g, x, cb(linear(g, L.wo, nullptr, R.wo, attn), "attn_out", l)), "ffn_inp", l);
     h = cb(rms_norm(g, x, weight(g, L.ffn_norm), hp.rms_eps), "ffn_norm", l);

@@ -8,6 +8,7 @@
 #include "model/kv_cache.h"
 #include "model/llama_model.h"
 #include "tensor/graph.h"
+#include "tensor/ops.h"
 
 namespace kvlink {
 
@@ -37,6 +38,12 @@ struct Batch {
 
 // A batch of consecutive positions starting at cache row `first_row`, logits for the last token.
 Batch make_causal_batch(const std::vector<TokenId>& tokens, int32_t first_row);
+
+// The keys each token of `batch` sees, as the attention op's inputs (appended to `g`): causal over
+// rows 0..first_row+i, or with `rows` over rows seq_first_rows[i]..rows[i], plus `mask` (F32
+// [n_kv(), n_tokens], may be null) and the context groups. Checks the batch's fields against each
+// other and the context of n_ctx rows.
+KeyVisibility key_visibility(Graph& g, const Batch& batch, int32_t n_ctx, Tensor* mask);
 
 // Appends the forward pass to `g` and returns the logits tensor [n_vocab, output_rows.size()]
 // (null when output_rows is empty or only the first n_layer_run layers run).

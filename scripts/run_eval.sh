@@ -7,9 +7,11 @@
 # covered alike; run it again and it carries on where it stopped. One chunk cache directory serves
 # every set, mode and run.
 # Environment: THREADS (default: all cores), OUT (results/eval), MODEL, ADAPTER (also run kvlink and
-# full with this adapter, in OUT/adapter-<name>), DATA (../shared/data/eval), PARALLEL (16), STEP (20),
-# LIMIT (200; NQ: LIMIT / 2), MODES, BIN (the tools' folder, default build/bin). Each invocation
-# appends its wall time and the pairs it added to OUT/time.txt.
+# full with this adapter, in OUT/adapter-<name>), ADAPTER_MODES (those modes instead, e.g. kvlink
+# alone for a link-only adapter, whose full mode is the base model's by construction), DATA
+# (../shared/data/eval), PARALLEL (16), STEP (20), LIMIT (200; NQ: LIMIT / 2), MODES, BIN (the
+# tools' folder, default build/bin). Each invocation appends its wall time and the pairs it added to
+# OUT/time.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
@@ -22,6 +24,7 @@ PYTHON=${PYTHON:-.venv/bin/python}
 PARALLEL=${PARALLEL:-16}
 MODES=${MODES:-full,kvlink,reencode,noshift,cacheblend,prefix,ape,epic}
 BIN=${BIN:-build/bin}
+ADAPTER_MODES=${ADAPTER_MODES:-full,kvlink}
 EVAL="$BIN/kvlink-eval -m $MODEL -t $THREADS --parallel $PARALLEL --cache $OUT/cache"
 mkdir -p "$OUT"
 pairs() {  # (example, gold position) pairs answered so far
@@ -37,10 +40,10 @@ for ((lim = STEP; lim <= LIMIT; lim += STEP)); do
   $EVAL --data "$DATA/nq.jsonl" --limit $((lim / 2)) --gold-position 0,4,9 --mode "$MODES" --out "$OUT/modes" > /dev/null
   if [ -n "${ADAPTER:-}" ]; then
     for set in hotpotqa hotpotqa_fullwiki 2wikimqa musique; do
-      $EVAL --adapter "$ADAPTER" --data "$DATA/$set.jsonl" --limit "$lim" --mode full,kvlink \
+      $EVAL --adapter "$ADAPTER" --data "$DATA/$set.jsonl" --limit "$lim" --mode "$ADAPTER_MODES" \
         --out "$OUT/adapter-$(basename "$ADAPTER" .gguf)" > /dev/null
     done
-    $EVAL --adapter "$ADAPTER" --data "$DATA/nq.jsonl" --limit $((lim / 2)) --gold-position 0,4,9 --mode full,kvlink \
+    $EVAL --adapter "$ADAPTER" --data "$DATA/nq.jsonl" --limit $((lim / 2)) --gold-position 0,4,9 --mode "$ADAPTER_MODES" \
       --out "$OUT/adapter-$(basename "$ADAPTER" .gguf)" > /dev/null
   fi
   echo "run_eval: round of $lim examples per set done ($(date +%H:%M:%S))"

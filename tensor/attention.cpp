@@ -3,9 +3,6 @@
 // reading the cache rows directly. Many queries
 // (prefill): key tiles with an online softmax and two OpenBLAS sgemms per tile; each query block only
 // touches the keys it can see.
-#include <cblas.h>
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -14,10 +11,13 @@
 #include <vector>
 
 #include "tensor/attention_groups.h"
+#include "tensor/blas.h"
 #include "tensor/error.h"
+#include "tensor/ops.h"
 #include "tensor/kernels.h"
 #include "tensor/quant.h"
 #include "tensor/simd.h"
+#include "tensor/thread_pool.h"
 
 namespace kvlink {
 
@@ -32,17 +32,19 @@ struct AttnShape {
   int64_t head_dim, n_head, n_head_kv, n_kv, q_pos0, n_q;
   bool causal;
   float scale;
-  const int32_t* q_rows;   // explicit query rows, or null
+  const int32_t* q_rows;   // explicit query rows (KeyVisibility::last_row), or null
   const int32_t* q_first;  // first row each query sees (several sequences in one cache), or null
+  const Tensor* mask;      // added to the scores, or null
+  bool groups;             // APE's context groups follow the ordinary kernel
 };
 
 AttnShape shape_of(const Tensor* node) {
-  const Tensor* rows = node->src[4];
-  const Tensor* first = node->src[5];
-  return AttnShape{node->iparams[0], node->iparams[1], node->iparams[2], node->iparams[3],
-                   node->iparams[4], node->src[0]->n_rows(), node->iparams[5] != 0, node->fparams[0],
-                   rows ? static_cast<const int32_t*>(rows->data) : nullptr,
-                   first ? static_cast<const int32_t*>(first->data) : nullptr};
+  const AttentionParams p = attention_params_of(node);
+  const KeyVisibility vis = key_visibility_of(node);
+  return AttnShape{p.head_dim, p.n_head, p.n_head_kv, vis.n_kv, vis.q_pos0, node->src[0]->n_rows(), vis.causal, p.scale,
+                   vis.last_row ? static_cast<const int32_t*>(vis.last_row->data) : nullptr,
+                   vis.first_row ? static_cast<const int32_t*>(vis.first_row->data) : nullptr, vis.mask,
+                   vis.groups.span != nullptr};
 }
 
 // Keys query t may see: all n_kv rows, under causal masking those up to its own row, with explicit
@@ -215,7 +217,7 @@ void attention_decode(Tensor* node, const AttnShape& s, Arena& arena, int n_thre
   const Tensor* q = node->src[0];
   const Tensor* k = node->src[1];
   const Tensor* v = node->src[2];
-  const Tensor* mask = node->src[3];
+  const Tensor* mask = s.mask;
   const int64_t group = s.n_head / s.n_head_kv;
   const bool f16 = k->type == DType::F16;
   const bool simd = kHaveSimdDecode && s.head_dim % 8 == 0 && (f16 || k->type == DType::F32) && v->type == k->type;
@@ -224,11 +226,10 @@ void attention_decode(Tensor* node, const AttnShape& s, Arena& arena, int n_thre
   const size_t per_thread = static_cast<size_t>(s.n_kv * heads_per_task);
   float* work = arena.work(per_thread * static_cast<size_t>(std::max(1, n_threads)));
   const size_t kv_elem = type_traits(k->type).block_bytes;
-#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
-  for (int64_t task = 0; task < s.n_q * tasks_per_query; ++task) {
+  parallel_for_each(n_threads, s.n_q * tasks_per_query, 1, [&](int64_t task, int worker) {
     const int64_t t = task / tasks_per_query;
     const int64_t h0 = task % tasks_per_query * heads_per_task;
-    float* scores = work + per_thread * static_cast<size_t>(omp_get_thread_num());
+    float* scores = work + per_thread * static_cast<size_t>(worker);
     const int64_t j0 = first_key(s, t);
     const int64_t n = visible_keys(s, t) - j0;  // keys j0 .. j0 + n - 1, scores[0..n)
     const float* mrow = mask ? reinterpret_cast<const float*>(static_cast<const uint8_t*>(mask->data) + t * mask->nb[1]) + j0 : nullptr;
@@ -243,7 +244,7 @@ void attention_decode(Tensor* node, const AttnShape& s, Arena& arena, int n_thre
         decode_query<false>(h0, h0 + heads_per_task, group, qrow, cache_row(k, j0), cache_row(v, j0), k->nb[1], n, s.head_dim,
                             s.scale, mrow, scores, s.n_kv, orow);
       }
-      continue;
+      return;
     }
 #endif
     for (int64_t h = h0; h < h0 + heads_per_task; ++h) {  // the portable path: any head size and cache type
@@ -259,7 +260,7 @@ void attention_decode(Tensor* node, const AttnShape& s, Arena& arena, int n_thre
         if (scores[j] != 0.0f) axpy_f32_row(out, scores[j], cache_row(v, j0 + j) + head_off, f16, s.head_dim);
       }
     }
-  }
+  });
 }
 
 // The kv head's rows 0..n_kv-1 as F32 [n_kv, head_dim]: a strided view of an F32 cache, or a converted
@@ -270,10 +271,9 @@ const float* kv_head_f32(const Tensor* c, int64_t kvh, const AttnShape& s, float
     return reinterpret_cast<const float*>(c->data) + kvh * s.head_dim;
   }
   const size_t elem = type_traits(c->type).block_bytes;
-#pragma omp parallel for num_threads(n_threads) schedule(static)
-  for (int64_t j = 0; j < s.n_kv; ++j) {
+  parallel_for_each(n_threads, s.n_kv, 64, [&](int64_t j, int) {
     dequantize_row(c->type, cache_row(c, j) + static_cast<size_t>(kvh * s.head_dim) * elem, buf + j * s.head_dim, s.head_dim);
-  }
+  });
   *ld = static_cast<int>(s.head_dim);
   return buf;
 }
@@ -284,7 +284,7 @@ const float* kv_head_f32(const Tensor* c, int64_t kvh, const AttnShape& s, float
 // output accumulated by a second sgemm. A tile's K, V, scores and output stay in L2.
 void attention_prefill(Tensor* node, const AttnShape& s, Arena& arena, int n_threads) {
   const Tensor* q = node->src[0];
-  const Tensor* mask = node->src[3];
+  const Tensor* mask = s.mask;
   const int64_t group = s.n_head / s.n_head_kv;
   const int64_t hd = s.head_dim;
   const int64_t qb = s.q_rows ? kRowsQueryBlock : kQueriesPerTask;
@@ -303,16 +303,13 @@ void attention_prefill(Tensor* node, const AttnShape& s, Arena& arena, int n_thr
   float* thread_base = work + 2 * kv_floats * static_cast<size_t>(s.n_head_kv);
   const int64_t ldq = static_cast<int64_t>(q->nb[1] / sizeof(float));
   const int64_t ldo = static_cast<int64_t>(node->nb[1] / sizeof(float));
-  openblas_set_num_threads(1);
-  // Single-threaded sgemms inside our own OpenMP team (see matmul.cpp on why OpenBLAS never runs its
-  // own threads here).
-#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
-  for (int64_t task = 0; task < s.n_head_kv * n_blocks; ++task) {
+  // Single-threaded sgemms inside the thread pool's tasks (tensor/blas.h).
+  parallel_for_each(n_threads, s.n_head_kv * n_blocks, 1, [&](int64_t task, int worker) {
     const int64_t kvh = task / n_blocks;
     const int64_t t0 = (task % n_blocks) * qb;
     const int64_t tb = std::min(qb, s.n_q - t0);
     const int64_t m = group * tb;  // packed row r = g * tb + i: q head kvh * group + g, query t0 + i
-    float* qp = thread_base + per_thread * static_cast<size_t>(omp_get_thread_num());
+    float* qp = thread_base + per_thread * static_cast<size_t>(worker);
     float* acc = qp + m_max * hd;
     float* scores = acc + m_max * hd;
     float* row_max = scores + m_max * kKeyTile;
@@ -335,8 +332,8 @@ void attention_prefill(Tensor* node, const AttnShape& s, Arena& arena, int n_thr
     const size_t kvi = static_cast<size_t>(kvh);
     for (int64_t j0 = 0; j0 < nk; j0 += kKeyTile) {
       const int64_t jn = std::min(kKeyTile, nk - j0);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(jn), static_cast<int>(hd),
-                  s.scale, qp, static_cast<int>(hd), kf[kvi] + j0 * ldk[kvi], ldk[kvi], 0.0f, scores, static_cast<int>(jn));
+      sgemm(true, static_cast<int>(m), static_cast<int>(jn), static_cast<int>(hd), s.scale, qp, static_cast<int>(hd),
+            kf[kvi] + j0 * ldk[kvi], ldk[kvi], 0.0f, scores, static_cast<int>(jn));
       for (int64_t r = 0; r < m; ++r) {
         float* row = scores + r * jn;
         const int64_t n = std::clamp<int64_t>(static_cast<int64_t>(row_keys[r]) - j0, 0, jn);
@@ -360,8 +357,8 @@ void attention_prefill(Tensor* node, const AttnShape& s, Arena& arena, int n_thr
         row_sum[r] += static_cast<float>(vec_exp_sum(row, n, new_max));
         std::fill(row + n, row + jn, 0.0f);
       }
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(m), static_cast<int>(hd), static_cast<int>(jn),
-                  1.0f, scores, static_cast<int>(jn), vf[kvi] + j0 * ldv[kvi], ldv[kvi], 1.0f, acc, static_cast<int>(hd));
+      sgemm(false, static_cast<int>(m), static_cast<int>(hd), static_cast<int>(jn), 1.0f, scores, static_cast<int>(jn),
+            vf[kvi] + j0 * ldv[kvi], ldv[kvi], 1.0f, acc, static_cast<int>(hd));
     }
     for (int64_t r = 0; r < m; ++r) {
       const int64_t g = r / tb, i = r % tb;
@@ -369,7 +366,7 @@ void attention_prefill(Tensor* node, const AttnShape& s, Arena& arena, int n_thr
       const float inv = row_sum[r] > 0.0f ? 1.0f / row_sum[r] : 0.0f;  // no visible key: zeros
       for (int64_t e = 0; e < hd; ++e) out[e] = acc[r * hd + e] * inv;
     }
-  }
+  });
 }
 }  // namespace
 
@@ -393,7 +390,7 @@ void kernel_attention(Tensor* node, Arena& arena, int n_threads) {
   } else {
     attention_prefill(node, s, arena, n_threads);
   }
-  if (node->src[6]) attention_context_groups(node, n_threads);  // APE's queries, over the ordinary output
+  if (s.groups) attention_context_groups(node, n_threads);  // APE's queries, over the ordinary output
 }
 
 }  // namespace kvlink

@@ -1,14 +1,14 @@
 #include "tensor/attention_groups.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
 
 #include "tensor/error.h"
+#include "tensor/ops.h"
 #include "tensor/simd.h"
+#include "tensor/thread_pool.h"
 
 namespace kvlink {
 
@@ -61,14 +61,16 @@ void attention_context_groups(Tensor* node, int n_threads) {
   const Tensor* q = node->src[0];
   const Tensor* k = node->src[1];
   const Tensor* v = node->src[2];
-  const Tensor* mask = node->src[3];
-  const auto* q_rows = static_cast<const int32_t*>(node->src[4]->data);
-  const auto* q_first = node->src[5] ? static_cast<const int32_t*>(node->src[5]->data) : nullptr;
-  const auto* span = static_cast<const int32_t*>(node->src[6]->data);
-  const auto* temp_scale = static_cast<const float*>(node->src[7]->data);
-  const int64_t hd = node->iparams[0], n_head = node->iparams[1], n_head_kv = node->iparams[2];
-  const int64_t n_kv = node->iparams[3];
-  const float scale = node->fparams[0];
+  const AttentionParams p = attention_params_of(node);
+  const KeyVisibility vis = key_visibility_of(node);
+  const Tensor* mask = vis.mask;
+  const auto* q_rows = static_cast<const int32_t*>(vis.last_row->data);
+  const auto* q_first = vis.first_row ? static_cast<const int32_t*>(vis.first_row->data) : nullptr;
+  const auto* span = static_cast<const int32_t*>(vis.groups.span->data);
+  const auto* temp_scale = static_cast<const float*>(vis.groups.temp_scale->data);
+  const int64_t hd = p.head_dim, n_head = p.n_head, n_head_kv = p.n_head_kv;
+  const int64_t n_kv = vis.n_kv;
+  const float scale = p.scale;
   const int64_t group = n_head / n_head_kv;
   const int64_t n_q = q->n_rows();
   const bool f16 = k->type == DType::F16;
@@ -81,11 +83,9 @@ void attention_context_groups(Tensor* node, int n_threads) {
     }
   }
   const size_t elem = f16 ? sizeof(uint16_t) : sizeof(float);
-#pragma omp parallel num_threads(n_threads)
-  {
+  parallel_for(n_threads, n_q * n_head, 1, [&](int64_t task0, int64_t task1, int) {
     std::vector<float> scores(static_cast<size_t>(n_kv));
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t task = 0; task < n_q * n_head; ++task) {
+    for (int64_t task = task0; task < task1; ++task) {
       const int64_t t = task / n_head, h = task % n_head;
       if (span[2 * t] == span[2 * t + 1]) continue;  // ordinary attention, already computed
       const int64_t j0 = q_first ? q_first[t] : 0;
@@ -113,7 +113,7 @@ void attention_context_groups(Tensor* node, int n_threads) {
         if (p != 0.0f) axpy_f32_row(out, p, static_cast<const uint8_t*>(v->data) + (j0 + i) * v->nb[1] + head_off, f16, hd);
       }
     }
-  }
+  });
 }
 
 }  // namespace kvlink

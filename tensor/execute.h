@@ -1,5 +1,5 @@
 // Runs a built graph: plans the arena, then executes each node's kernel in order. Kernels are
-// parallel inside (OpenMP, and OpenBLAS for large F32 products).
+// parallel inside, on the thread pool (thread_pool.h).
 #pragma once
 #include "tensor/arena.h"
 #include "tensor/graph.h"

@@ -8,6 +8,7 @@
 #include "tensor/f16.h"
 #include "tensor/ops.h"
 #include "tensor/quant.h"
+#include "tensor/thread_pool.h"
 
 namespace kvlink {
 
@@ -29,14 +30,13 @@ void kernel_get_rows(Tensor* node, int n_threads) {
       throw Error("token id " + std::to_string(ids[i]) + " is outside the vocabulary of " + std::to_string(n_total));
     }
   }
-#pragma omp parallel for num_threads(n_threads) schedule(static) if (n > 16)
-  for (int64_t i = 0; i < n; ++i) {
+  parallel_for_each(n_threads, n, 16, [&](int64_t i, int) {
     const bool in_ext = ids[i] >= table->ne[1];
     const Tensor* t = in_ext ? ext : table;
     const int64_t row = in_ext ? ids[i] - table->ne[1] : ids[i];
     const auto* src = static_cast<const uint8_t*>(t->data) + static_cast<size_t>(row) * t->nb[1];
     dequantize_row(t->type, src, rowf(node, i), t->ne[0]);
-  }
+  });
 }
 
 void kernel_rms_norm(Tensor* node, int n_threads) {
@@ -45,15 +45,14 @@ void kernel_rms_norm(Tensor* node, int n_threads) {
   const float eps = node->fparams[0];
   const int64_t n = x->ne[0];
   const int64_t rows = x->n_rows();
-#pragma omp parallel for num_threads(n_threads) schedule(static) if (rows > 16)
-  for (int64_t r = 0; r < rows; ++r) {
+  parallel_for_each(n_threads, rows, 16, [&](int64_t r, int) {
     const float* in = rowf(x, r);
     float* out = rowf(node, r);
     double sum = 0.0;
     for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(in[i]) * in[i];
     const float scale = static_cast<float>(1.0 / std::sqrt(sum / static_cast<double>(n) + eps));
     for (int64_t i = 0; i < n; ++i) out[i] = in[i] * scale * w[i];
-  }
+  });
 }
 
 void kernel_add(Tensor* node, int n_threads) {
@@ -62,13 +61,12 @@ void kernel_add(Tensor* node, int n_threads) {
   const int64_t n = a->ne[0];
   const int64_t rows = a->n_rows();
   const bool broadcast = b->n_rows() == 1;
-#pragma omp parallel for num_threads(n_threads) schedule(static) if (rows > 16)
-  for (int64_t r = 0; r < rows; ++r) {
+  parallel_for_each(n_threads, rows, 16, [&](int64_t r, int) {
     const float* x = rowf(a, r);
     const float* y = rowf(b, broadcast ? 0 : r);
     float* out = rowf(node, r);
     for (int64_t i = 0; i < n; ++i) out[i] = x[i] + y[i];
-  }
+  });
 }
 
 void rope_cos_sin(const RopeParams& p, const float* freq_factors, double position, float* cos_out, float* sin_out) {
@@ -110,14 +108,13 @@ void kernel_rope(Tensor* node, int n_threads) {
   const int64_t width = x->ne[0];
   const int64_t rows = x->n_rows();
   const size_t half = static_cast<size_t>(p.n_rot / 2);
-#pragma omp parallel for num_threads(n_threads) schedule(static) if (rows > 4)
-  for (int64_t r = 0; r < rows; ++r) {
+  parallel_for_each(n_threads, rows, 4, [&](int64_t r, int) {
     std::vector<float> cos_t(half), sin_t(half);
     rope_cos_sin(p, factors, static_cast<double>(pos[r]), cos_t.data(), sin_t.data());
     const float* in = rowf(x, r);
     float* out = rowf(node, r);
     for (int64_t h = 0; h < width; h += head_dim) rope_rotate_head(p, head_dim, cos_t.data(), sin_t.data(), in + h, out + h);
-  }
+  });
 }
 
 void kernel_swiglu(Tensor* node, int n_threads) {
@@ -125,13 +122,12 @@ void kernel_swiglu(Tensor* node, int n_threads) {
   const Tensor* up = node->src[1];
   const int64_t n = gate->ne[0];
   const int64_t rows = gate->n_rows();
-#pragma omp parallel for num_threads(n_threads) schedule(static) if (rows > 4)
-  for (int64_t r = 0; r < rows; ++r) {
+  parallel_for_each(n_threads, rows, 4, [&](int64_t r, int) {
     const float* g = rowf(gate, r);
     const float* u = rowf(up, r);
     float* out = rowf(node, r);
     for (int64_t i = 0; i < n; ++i) out[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
-  }
+  });
 }
 
 void kernel_store_kv(Tensor* node, int n_threads) {
@@ -145,12 +141,11 @@ void kernel_store_kv(Tensor* node, int n_threads) {
       throw Error("store_kv: row " + std::to_string(row_ids[r]) + " is outside the cache of " + std::to_string(cache->ne[1]));
     }
   }
-#pragma omp parallel for num_threads(n_threads) schedule(static) if (rows > 16)
-  for (int64_t r = 0; r < rows; ++r) {
+  parallel_for_each(n_threads, rows, 16, [&](int64_t r, int) {
     const int64_t row = row_ids ? row_ids[r] : first + r;
     auto* dst = static_cast<uint8_t*>(cache->data) + static_cast<size_t>(row) * cache->nb[1];
     quantize_row(cache->type, rowf(x, r), dst, x->ne[0]);
-  }
+  });
 }
 
 }  // namespace kvlink

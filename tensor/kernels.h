@@ -1,5 +1,5 @@
 // Kernels of the graph ops (one function per op). Each reads its node's sources and writes the
-// node's data; `n_threads` bounds the OpenMP team.
+// node's data; `n_threads` bounds the threads of its parallel loops.
 #pragma once
 #include "tensor/arena.h"
 #include "tensor/graph.h"

@@ -2,17 +2,15 @@
 // One column (decoding): quantised matvec straight from W's blocks. Up to 64 columns (batched
 // decoding, short prefills): each weight row read once and dotted with every column, with the
 // matvec's arithmetic per column. Many columns (prefill): the product is cut into tiles of (weight
-// rows x tokens); each OpenMP task dequantises its weight rows into a per-thread slab and multiplies
-// with a single-threaded OpenBLAS sgemm. All parallelism is ours: Debian's OpenMP OpenBLAS does not
-// detect nesting, and letting it start its own team next to ours oversubscribes the cores (measured:
-// 2 threads ran at half the speed of 1).
-#include <cblas.h>
-#include <omp.h>
-
+// rows x tokens); each task dequantises its weight rows into a per-thread slab and multiplies with a
+// single-threaded OpenBLAS sgemm. All parallelism is the thread pool's: letting OpenBLAS start its
+// own threads next to ours oversubscribes the cores (measured: 2 threads ran at half the speed of 1).
 #include <algorithm>
 
+#include "tensor/blas.h"
 #include "tensor/kernels.h"
 #include "tensor/quant.h"
+#include "tensor/thread_pool.h"
 
 namespace kvlink {
 
@@ -26,12 +24,13 @@ void mul_mat_rows(const Tensor* w, const float* x, int64_t K, int64_t N, int64_t
   const float* xs[kMaxRowColumns];
   for (int64_t t = 0; t < T; ++t) xs[t] = x + t * K;
   const auto* base = static_cast<const uint8_t*>(w->data);
-#pragma omp parallel for num_threads(n_threads) schedule(static) if (N >= 64)
-  for (int64_t r = 0; r < N; ++r) {
-    float out[kMaxRowColumns];
-    dot_row_columns(w->type, base + static_cast<size_t>(r) * w->nb[1], xs, T, K, out);
-    for (int64_t t = 0; t < T; ++t) y[t * N + r] = out[t];
-  }
+  parallel_for(N >= 64 ? n_threads : 1, N, matvec_grain(N, n_threads), [&](int64_t r0, int64_t r1, int) {
+    for (int64_t r = r0; r < r1; ++r) {
+      float out[kMaxRowColumns];
+      dot_row_columns(w->type, base + static_cast<size_t>(r) * w->nb[1], xs, T, K, out);
+      for (int64_t t = 0; t < T; ++t) y[t * N + r] = out[t];
+    }
+  });
 }
 
 constexpr int64_t kTileRows = 128;      // weight rows per task
@@ -56,13 +55,11 @@ void kernel_mul_mat(Tensor* node, Arena& arena, int n_threads) {
     mul_mat_rows(w, xd, K, N, T, yd, n_threads);
     return;
   }
-  openblas_set_num_threads(1);
   const int64_t row_tiles = (N + kTileRows - 1) / kTileRows;
   const int64_t token_tiles = (T + kTileTokens - 1) / kTileTokens;
   const bool f32 = w->type == DType::F32;
   float* slabs = f32 ? nullptr : arena.work(static_cast<size_t>(kTileRows * K * n_threads));
-#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
-  for (int64_t task = 0; task < row_tiles * token_tiles; ++task) {
+  parallel_for_each(n_threads, row_tiles * token_tiles, 1, [&](int64_t task, int worker) {
     const int64_t r0 = (task / token_tiles) * kTileRows;
     const int64_t t0 = (task % token_tiles) * kTileTokens;
     const int64_t rows = std::min(kTileRows, N - r0);
@@ -70,15 +67,14 @@ void kernel_mul_mat(Tensor* node, Arena& arena, int n_threads) {
     const auto* wrows = static_cast<const uint8_t*>(w->data) + static_cast<size_t>(r0) * w->nb[1];
     const float* wf = reinterpret_cast<const float*>(wrows);
     if (!f32) {
-      float* slab = slabs + static_cast<size_t>(kTileRows * K) * static_cast<size_t>(omp_get_thread_num());
+      float* slab = slabs + static_cast<size_t>(kTileRows * K) * static_cast<size_t>(worker);
       for (int64_t r = 0; r < rows; ++r) dequantize_row(w->type, wrows + static_cast<size_t>(r) * w->nb[1], slab + r * K, K);
       wf = slab;
     }
     // Y[T, N] (row-major view of the [N, T] result), tile (t0.., r0..) = X[t0.., :] * W[r0.., :]^T
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(tokens), static_cast<int>(rows),
-                static_cast<int>(K), 1.0f, xd + t0 * K, static_cast<int>(K), wf, static_cast<int>(K), 0.0f,
-                yd + t0 * N + r0, static_cast<int>(N));
-  }
+    sgemm(true, static_cast<int>(tokens), static_cast<int>(rows), static_cast<int>(K), 1.0f, xd + t0 * K,
+          static_cast<int>(K), wf, static_cast<int>(K), 0.0f, yd + t0 * N + r0, static_cast<int>(N));
+  });
 }
 
 }  // namespace kvlink

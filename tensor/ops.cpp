@@ -80,39 +80,71 @@ Tensor* store_kv(Graph& g, Tensor* cache, Tensor* x, int32_t first_row, Tensor* 
   return t;
 }
 
-Tensor* attention(Graph& g, Tensor* q, Tensor* k, Tensor* v, Tensor* mask, const AttentionParams& p, Tensor* q_rows,
-                  Tensor* q_first, const AttentionGroupInputs* groups) {
+namespace {
+// ATTENTION's sources and integer parameters: the one place that knows their order.
+enum AttentionSrc { kQ, kK, kV, kMask, kLastRow, kFirstRow, kSpan, kTempScale };
+enum AttentionIParam { kHeadDim, kNHead, kNHeadKV, kNKv, kQPos0, kCausal };
+
+void check_visibility(const Tensor* q, const KeyVisibility& vis) {
+  const int64_t T = q->n_rows();
+  auto i32_per_query = [T](const Tensor* t, int64_t n) { return t->type == DType::I32 && t->n_elements() == n * T; };
+  require(!vis.mask || (vis.mask->type == DType::F32 && vis.mask->ne[0] == vis.n_kv && vis.mask->n_rows() == T),
+          "attention", "mask must be F32 [n_kv, T]");
+  require(vis.last_row || !vis.causal || vis.q_pos0 + T <= vis.n_kv, "attention", "causal queries beyond the cache");
+  require(!vis.last_row || i32_per_query(vis.last_row, 1), "attention", "last rows must be I32 [T]");
+  require(!vis.first_row || (vis.last_row && !vis.mask && i32_per_query(vis.first_row, 1)), "attention",
+          "first rows must be I32 [T], with last rows and without a mask");
+  const AttentionGroupInputs& gr = vis.groups;
+  require(!gr.span || (vis.last_row && i32_per_query(gr.span, 2) && gr.temp_scale && gr.temp_scale->type == DType::F32 &&
+                       gr.temp_scale->n_elements() == 2 * T),
+          "attention", "context groups need last rows, an I32 span [2T] and an F32 temperature/scale [2T]");
+}
+}  // namespace
+
+Tensor* attention(Graph& g, Tensor* q, Tensor* k, Tensor* v, const AttentionParams& p, const KeyVisibility& vis) {
   require(p.head_dim > 0 && p.n_head > 0 && p.n_head_kv > 0 && p.n_head % p.n_head_kv == 0, "attention",
           "bad head counts");
   require(q->type == DType::F32 && q->ne[0] == static_cast<int64_t>(p.head_dim) * p.n_head, "attention",
           "q must be F32 [head_dim * n_head, T]");
   const int64_t kv_width = static_cast<int64_t>(p.head_dim) * p.n_head_kv;
   for (const Tensor* c : {k, v}) {
-    require((c->type == DType::F32 || c->type == DType::F16) && c->ne[0] == kv_width && p.n_kv > 0 &&
-                p.n_kv <= c->ne[1],
+    require((c->type == DType::F32 || c->type == DType::F16) && c->ne[0] == kv_width && vis.n_kv > 0 &&
+                vis.n_kv <= c->ne[1],
             "attention", "k/v must be F32/F16 [head_dim * n_head_kv, >= n_kv]");
   }
-  require(!mask || (mask->type == DType::F32 && mask->ne[0] == p.n_kv && mask->n_rows() == q->n_rows()),
-          "attention", "mask must be F32 [n_kv, T]");
-  require(!p.causal || p.q_pos0 + q->n_rows() <= p.n_kv, "attention", "causal queries beyond the cache");
-  require(!q_rows || (!p.causal && q_rows->type == DType::I32 && q_rows->n_elements() == q->n_rows()), "attention",
-          "query rows must be I32 [T], without causal masking");
-  require(!q_first || (q_rows && !mask && q_first->type == DType::I32 && q_first->n_elements() == q->n_rows()),
-          "attention", "first query rows must be I32 [T], with query rows and without a mask");
-  require(!groups || (q_rows && groups->span && groups->span->type == DType::I32 &&
-                      groups->span->n_elements() == 2 * q->n_rows() && groups->temp_scale &&
-                      groups->temp_scale->type == DType::F32 && groups->temp_scale->n_elements() == 2 * q->n_rows()),
-          "attention", "context groups need query rows, an I32 span [2T] and an F32 temperature/scale [2T]");
+  check_visibility(q, vis);
   Tensor* t = g.node(Op::ATTENTION, DType::F32, {q->ne[0], q->n_rows()},
-                     {q, k, v, mask, q_rows, q_first, groups ? groups->span : nullptr, groups ? groups->temp_scale : nullptr});
-  t->iparams[0] = p.head_dim;
-  t->iparams[1] = p.n_head;
-  t->iparams[2] = p.n_head_kv;
-  t->iparams[3] = p.n_kv;
-  t->iparams[4] = p.q_pos0;
-  t->iparams[5] = p.causal ? 1 : 0;
+                     {q, k, v, vis.mask, vis.last_row, vis.first_row, vis.groups.span, vis.groups.temp_scale});
+  t->iparams[kHeadDim] = p.head_dim;
+  t->iparams[kNHead] = p.n_head;
+  t->iparams[kNHeadKV] = p.n_head_kv;
+  t->iparams[kNKv] = vis.n_kv;
+  t->iparams[kQPos0] = vis.q_pos0;
+  t->iparams[kCausal] = vis.causal ? 1 : 0;
   t->fparams[0] = p.scale;
   return t;
+}
+
+AttentionParams attention_params_of(const Tensor* node) {
+  AttentionParams p;
+  p.head_dim = node->iparams[kHeadDim];
+  p.n_head = node->iparams[kNHead];
+  p.n_head_kv = node->iparams[kNHeadKV];
+  p.scale = node->fparams[0];
+  return p;
+}
+
+KeyVisibility key_visibility_of(const Tensor* node) {
+  KeyVisibility vis;
+  vis.n_kv = node->iparams[kNKv];
+  vis.q_pos0 = node->iparams[kQPos0];
+  vis.causal = node->iparams[kCausal] != 0;
+  vis.last_row = node->src[kLastRow];
+  vis.first_row = node->src[kFirstRow];
+  vis.mask = node->src[kMask];
+  vis.groups.span = node->src[kSpan];
+  vis.groups.temp_scale = node->src[kTempScale];
+  return vis;
 }
 
 }  // namespace kvlink

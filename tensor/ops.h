@@ -61,21 +61,32 @@ struct AttentionParams {
   int32_t head_dim = 0;
   int32_t n_head = 1;
   int32_t n_head_kv = 1;
-  int32_t n_kv = 0;       // cache rows attended to: 0..n_kv-1
-  int32_t q_pos0 = 0;     // cache row of the first query (causal masking: query t sees rows <= q_pos0 + t)
-  bool causal = true;
   float scale = 1.0f;
 };
+
+// Which cache rows each query of an attention sees: the typed form of llama.cpp's KQ mask, decided
+// once per graph from the batch (model/llama_graph.cpp, key_visibility) and read back by the kernels
+// (key_visibility_of). Query t sees the rows
+//   without last_row: 0..q_pos0 + t when causal, all n_kv rows when not;
+//   with last_row (a batch scattered between reused rows): first_row[t] (0 without first_row)
+//   .. last_row[t];
+// minus those the mask sets to -INFINITY; APE's context groups then re-weight some of them.
+struct KeyVisibility {
+  int32_t n_kv = 0;              // keys are cache rows 0..n_kv-1
+  int32_t q_pos0 = 0;            // cache row of the first query, for causal masking
+  bool causal = true;
+  Tensor* last_row = nullptr;    // I32 [T]
+  Tensor* first_row = nullptr;   // I32 [T]; needs last_row and no mask (several sequences in one cache)
+  Tensor* mask = nullptr;        // F32 [n_kv, T] added to the scores
+  AttentionGroupInputs groups;   // span null: no groups; needs last_row
+};
+
 // q F32 [head_dim * n_head, T]; k, v [head_dim * n_head_kv, >= n_kv] (F32 or F16, usually STORE_KV
-// results); mask F32 [n_kv, T] added to the scores (may be null; -INFINITY hides a key).
-// Result F32 [head_dim * n_head, T]. Grouped-query attention: q head h uses kv head h / (n_head / n_head_kv).
-// `q_rows` (I32 [T], may be null; needs causal false): query t sees rows 0..q_rows[t] only, for
-// batches scattered between reused rows (KVLink's link tokens see what precedes them in the layout).
-// `q_first` (I32 [T], may be null; needs q_rows, no mask): query t sees rows q_first[t]..q_rows[t]
-// only: several sequences in disjoint row ranges of one cache, one query each (batched decoding).
-// `groups` (may be null; needs q_rows): APE's two-softmax attention (attention_groups.cpp) for the
-// queries that ask for it.
-Tensor* attention(Graph& g, Tensor* q, Tensor* k, Tensor* v, Tensor* mask, const AttentionParams& p,
-                  Tensor* q_rows = nullptr, Tensor* q_first = nullptr, const AttentionGroupInputs* groups = nullptr);
+// results). Result F32 [head_dim * n_head, T]. Grouped-query attention: q head h uses kv head
+// h / (n_head / n_head_kv). Keys as `vis` says.
+Tensor* attention(Graph& g, Tensor* q, Tensor* k, Tensor* v, const AttentionParams& p, const KeyVisibility& vis);
+// What an ATTENTION node was built with, for its kernels.
+AttentionParams attention_params_of(const Tensor* node);
+KeyVisibility key_visibility_of(const Tensor* node);
 
 }  // namespace kvlink

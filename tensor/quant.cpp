@@ -8,6 +8,7 @@
 
 #include "tensor/error.h"
 #include "tensor/f16.h"
+#include "tensor/thread_pool.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
@@ -268,8 +269,9 @@ void matvec(DType type, const void* w, size_t row_stride, int64_t n_rows, int64_
   row_bytes(type, n_cols);  // throws unless n_cols is a whole number of blocks
   const auto* base = static_cast<const uint8_t*>(w);
   if (n_threads <= 0) n_threads = 1;
-#pragma omp parallel for num_threads(n_threads) schedule(static) if (n_rows >= 64)
-  for (int64_t r = 0; r < n_rows; ++r) y[r] = dot_row(type, base + static_cast<size_t>(r) * row_stride, x, n_cols);
+  parallel_for(n_rows >= 64 ? n_threads : 1, n_rows, matvec_grain(n_rows, n_threads), [&](int64_t r0, int64_t r1, int) {
+    for (int64_t r = r0; r < r1; ++r) y[r] = dot_row(type, base + static_cast<size_t>(r) * row_stride, x, n_cols);
+  });
 }
 
 }  // namespace kvlink

@@ -33,9 +33,16 @@ float dot_row(DType type, const void* row, const float* x, int64_t n);
 void dot_row_columns(DType type, const void* row, const float* const* x, int64_t n_x, int64_t n, float* out);
 
 // y[r] = dot(row r of w, x) for r in [0, n_rows); rows are `row_stride` bytes apart. Parallel over
-// rows with OpenMP (n_threads <= 0: OpenMP default).
+// rows on the thread pool (n_threads <= 0: one thread).
 void matvec(DType type, const void* w, size_t row_stride, int64_t n_rows, int64_t n_cols,
             const float* x, float* y, int n_threads);
+
+// Rows per chunk of a parallel product over n_rows weight rows: about eight chunks per thread, so a
+// thread that another process holds up leaves little for the others to wait on.
+inline int64_t matvec_grain(int64_t n_rows, int n_threads) {
+  const int64_t g = n_rows / (8 * (n_threads > 0 ? n_threads : 1));
+  return g < 16 ? 16 : g;
+}
 
 namespace ref {
 void dequantize_row(DType type, const void* src, float* dst, int64_t n);

@@ -271,28 +271,28 @@ TEST_P(OpsTest, AttentionOfASequenceIsTheSameInAnyBatch) {
   p.head_dim = hd;
   p.n_head = n_head;
   p.n_head_kv = n_head_kv;
-  p.n_kv = n_rows;
-  p.causal = false;
   p.scale = 0.25f;
   Graph g;
-  Tensor* rows = g.input(DType::I32, {n_seq}, "rows");
-  Tensor* firsts = g.input(DType::I32, {n_seq}, "first");
-  std::copy(last.begin(), last.end(), static_cast<int32_t*>(rows->data));
-  std::copy(first.begin(), first.end(), static_cast<int32_t*>(firsts->data));
+  KeyVisibility vis;
+  vis.n_kv = n_rows;
+  vis.causal = false;
+  vis.last_row = g.input(DType::I32, {n_seq}, "rows");
+  vis.first_row = g.input(DType::I32, {n_seq}, "first");
+  std::copy(last.begin(), last.end(), static_cast<int32_t*>(vis.last_row->data));
+  std::copy(first.begin(), first.end(), static_cast<int32_t*>(vis.first_row->data));
   const auto batch = run(g, attention(g, f32_input(g, q, hd * n_head, n_seq, "q"), g.leaf(DType::F16, {kv_width, n_rows}, kc.data(), "k"),
-                                      g.leaf(DType::F16, {kv_width, n_rows}, vc.data(), "v"), nullptr, p, rows, firsts),
+                                      g.leaf(DType::F16, {kv_width, n_rows}, vc.data(), "v"), p, vis),
                          GetParam());
   for (int32_t t = 0; t < n_seq; ++t) {
     const int32_t n = last[size_t(t)] - first[size_t(t)] + 1;
-    AttentionParams pa = p;
-    pa.n_kv = n;
-    pa.causal = true;
-    pa.q_pos0 = n - 1;
+    KeyVisibility va;
+    va.n_kv = n;
+    va.q_pos0 = n - 1;
     Graph g1;
     const std::vector<float> qt(q.begin() + size_t(t) * hd * n_head, q.begin() + size_t(t + 1) * hd * n_head);
     const auto alone = run(g1, attention(g1, f32_input(g1, qt, hd * n_head, 1, "q"),
                                          g1.leaf(DType::F16, {kv_width, n}, kc.data() + size_t(first[size_t(t)]) * rb, "k"),
-                                         g1.leaf(DType::F16, {kv_width, n}, vc.data() + size_t(first[size_t(t)]) * rb, "v"), nullptr, pa),
+                                         g1.leaf(DType::F16, {kv_width, n}, vc.data() + size_t(first[size_t(t)]) * rb, "v"), p, va),
                            GetParam());
     for (int32_t e = 0; e < hd * n_head; ++e) ASSERT_EQ(batch[size_t(t) * hd * n_head + e], alone[size_t(e)]) << "sequence " << t << " element " << e;
   }
@@ -391,20 +391,20 @@ TEST_P(AttentionTest, MatchesSoftmaxReference) {
   p.head_dim = hd;
   p.n_head = c.n_head;
   p.n_head_kv = c.n_head_kv;
-  p.n_kv = n_kv;
-  p.q_pos0 = c.q_pos0;
-  p.causal = c.causal;
   p.scale = 0.25f;
-  Tensor* mt = c.with_mask ? f32_input(g, mask, n_kv, c.n_q, "mask") : nullptr;
+  KeyVisibility vis;
+  vis.n_kv = n_kv;
+  vis.q_pos0 = c.q_pos0;
+  vis.causal = c.causal;
+  vis.mask = c.with_mask ? f32_input(g, mask, n_kv, c.n_q, "mask") : nullptr;
   std::vector<int32_t> rows(static_cast<size_t>(c.n_q));
   for (int32_t t = 0; t < c.n_q; ++t) rows[size_t(t)] = c.n_q == 1 ? n_kv - 1 : int32_t(int64_t(t) * (n_kv - 1) / (c.n_q - 1));
-  Tensor* rt = nullptr;
   if (c.explicit_rows) {
-    rt = g.input(DType::I32, {c.n_q}, "rows");
-    std::copy(rows.begin(), rows.end(), static_cast<int32_t*>(rt->data));
+    vis.last_row = g.input(DType::I32, {c.n_q}, "rows");
+    std::copy(rows.begin(), rows.end(), static_cast<int32_t*>(vis.last_row->data));
   }
   Tensor* out = attention(g, f32_input(g, q, hd * c.n_head, c.n_q, "q"), g.leaf(c.cache_type, {kv_width, n_ctx}, kc.data(), "k"),
-                          g.leaf(c.cache_type, {kv_width, n_ctx}, vc.data(), "v"), mt, p, rt);
+                          g.leaf(c.cache_type, {kv_width, n_ctx}, vc.data(), "v"), p, vis);
   const auto got = run(g, out, threads);
 
   std::vector<double> want(got.size(), 0.0);

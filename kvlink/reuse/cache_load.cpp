@@ -7,6 +7,7 @@
 #include "kvlink/reuse/position_shift.h"
 #include "tensor/error.h"
 #include "tensor/quant.h"
+#include "tensor/thread_pool.h"
 
 namespace kvlink {
 
@@ -20,12 +21,10 @@ size_t load_chunk_rows(KVCache& kv, const Model& model, const ChunkCacheFile& ch
   const int32_t n_layer = model.hp.n_layer;
   // Tasks: (layer, K or V). Values of the same element type are copied as they are; everything
   // else goes through F32 (keys to be rotated, other element types).
-#pragma omp parallel num_threads(n_threads)
-  {
+  parallel_for(n_threads, 2 * n_layer, 1, [&](int64_t task0, int64_t task1, int) {
     std::vector<float> buf(static_cast<size_t>(width));
-#pragma omp for schedule(dynamic, 1)
-    for (int32_t task = 0; task < 2 * n_layer; ++task) {
-      const int32_t l = task / 2;
+    for (int64_t task = task0; task < task1; ++task) {
+      const auto l = static_cast<int32_t>(task / 2);
       const bool is_key = task % 2 == 0;
       const uint8_t* src = is_key ? chunk.k_rows(l) : chunk.v_rows(l);
       uint8_t* dst = is_key ? kv.k_row(l, row) : kv.v_row(l, row);
@@ -39,7 +38,7 @@ size_t load_chunk_rows(KVCache& kv, const Model& model, const ChunkCacheFile& ch
         quantize_row(kv.type, buf.data(), dst + static_cast<size_t>(t) * kv.row_bytes(), width);
       }
     }
-  }
+  });
   kv.n_used = std::max(kv.n_used, row + n);
   return 2 * static_cast<size_t>(n_layer) * static_cast<size_t>(n) * chunk.row_bytes();
 }

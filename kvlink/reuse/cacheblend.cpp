@@ -5,6 +5,7 @@
 
 #include "tensor/execute.h"
 #include "tensor/quant.h"
+#include "tensor/thread_pool.h"
 
 namespace kvlink {
 
@@ -36,11 +37,10 @@ std::vector<int32_t> cacheblend_select(Context& ctx, const PromptLayout& layout,
   KVCache& kv = ctx.cache();
   const int64_t width = kv.width;
   std::vector<double> deviation(chunk_positions.size());
-#pragma omp parallel num_threads(ctx.n_threads())
-  {
+  const auto n_positions = static_cast<int64_t>(chunk_positions.size());
+  parallel_for(ctx.n_threads(), n_positions, 32, [&](int64_t i0, int64_t i1, int) {
     std::vector<float> loaded(static_cast<size_t>(width));
-#pragma omp for schedule(static)
-    for (size_t i = 0; i < chunk_positions.size(); ++i) {
+    for (auto i = static_cast<size_t>(i0); i < static_cast<size_t>(i1); ++i) {
       const int32_t p = chunk_positions[i];
       dequantize_row(kv.type, kv.v_row(layer, p), loaded.data(), width);
       const auto* fresh = reinterpret_cast<const float*>(scratch.v_row(layer, p));
@@ -48,7 +48,7 @@ std::vector<int32_t> cacheblend_select(Context& ctx, const PromptLayout& layout,
       for (int64_t j = 0; j < width; ++j) d += (double(loaded[j]) - fresh[j]) * (double(loaded[j]) - fresh[j]);
       deviation[i] = d;
     }
-  }
+  });
   std::vector<size_t> order(chunk_positions.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(n_select), order.end(),

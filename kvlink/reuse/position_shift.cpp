@@ -1,6 +1,7 @@
 #include "kvlink/reuse/position_shift.h"
 
 #include "tensor/ops.h"
+#include "tensor/thread_pool.h"
 
 namespace kvlink {
 
@@ -26,8 +27,7 @@ void shift_key_rows(const Model& model, std::vector<float>& k_rows, int32_t offs
   if (k_rows.empty() || offset == 0) return;
   const KeyShift s = make_key_shift(model, offset);
   const int64_t rows = static_cast<int64_t>(k_rows.size()) / width;
-#pragma omp parallel for num_threads(n_threads) schedule(static) if (rows > 64)
-  for (int64_t r = 0; r < rows; ++r) shift_key_row(s, k_rows.data() + r * width, width);
+  parallel_for_each(n_threads, rows, 64, [&](int64_t r, int) { shift_key_row(s, k_rows.data() + r * width, width); });
 }
 
 }  // namespace kvlink
