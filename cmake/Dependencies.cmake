@@ -2,16 +2,15 @@
 # The kernels' threads are our own (tensor/thread_pool.h).
 set(THREADS_PREFER_PTHREAD_FLAG ON)
 find_package(Threads REQUIRED)
-# OpenBLAS, loaded at run time by tensor/blas.cpp (so that its kernel set can be chosen first) from
-# the path found here. Prefer Debian's serial build (libopenblas-serial-dev): the kernels call sgemm
-# from the pool's threads, one tile each, and a threaded build would start its own threads inside
-# every call (the OpenMP build does so from threads it did not create: measured, prefill at 2 threads
-# took 1.7x as long).
-find_library(KVLINK_OPENBLAS_SERIAL openblas PATHS /usr/lib/x86_64-linux-gnu/openblas-serial NO_DEFAULT_PATH)
-if(KVLINK_OPENBLAS_SERIAL)
-  set(KVLINK_OPENBLAS ${KVLINK_OPENBLAS_SERIAL})
-else()
-  find_library(KVLINK_OPENBLAS openblas REQUIRED)
+# OpenBLAS, loaded at run time by tensor/blas.cpp (so that its kernel set and thread count can be
+# chosen before it initialises) from the path found here: Debian's pthread build
+# (libopenblas0-pthread), asked for one thread per call. Not the serial build: it keeps its work
+# buffers unlocked, and the pool's threads call sgemm concurrently (measured: garbled answers at 2
+# threads). Not the OpenMP build: it starts threads of its own inside calls made from threads it did
+# not create.
+find_file(KVLINK_OPENBLAS libopenblas.so.0 PATHS /usr/lib/x86_64-linux-gnu/openblas-pthread NO_DEFAULT_PATH)
+if(NOT KVLINK_OPENBLAS)
+  find_library(KVLINK_OPENBLAS NAMES openblas REQUIRED)
 endif()
 get_filename_component(KVLINK_OPENBLAS_PATH ${KVLINK_OPENBLAS} REALPATH)
 message(STATUS "kvlink: OpenBLAS ${KVLINK_OPENBLAS_PATH} (loaded at run time)")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything kvlink needs on a fresh Debian 12 machine and builds it:
-#   Debian packages (compiler, OpenBLAS (serial build), CLI11, nlohmann-json, xxHash, GoogleTest, Google Benchmark),
+#   Debian packages (compiler, OpenBLAS (pthread build, loaded at run time), CLI11, nlohmann-json, xxHash, GoogleTest, Google Benchmark),
 #   the default model (scripts/fetch_model.sh), the Python environment for the reference checks (.venv),
 #   and a Release build in build/.
 # Environment: KVLINK_SKIP_PYTHON=1 skips the Python environment; BUILD_DIR overrides build/.
@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
 
-PACKAGES=(cmake g++ make pkg-config libopenblas-dev libopenblas-serial-dev libcli11-dev
+PACKAGES=(cmake g++ make pkg-config libopenblas0-pthread libcli11-dev
           nlohmann-json3-dev libxxhash-dev libgtest-dev libgmock-dev libbenchmark-dev python3-venv)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

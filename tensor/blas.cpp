@@ -41,13 +41,14 @@ const char* core_type_for_this_cpu() {
 Blas load() {
   const char* core = core_type_for_this_cpu();
   if (core && !std::getenv("OPENBLAS_CORETYPE")) setenv("OPENBLAS_CORETYPE", core, 0);
+  setenv("OPENBLAS_NUM_THREADS", "1", 0);  // a threaded build starts no threads of its own
   void* lib = dlopen(KVLINK_OPENBLAS_PATH, RTLD_NOW | RTLD_LOCAL);
   if (!lib) throw Error(std::string("cannot load OpenBLAS (") + KVLINK_OPENBLAS_PATH + "): " + dlerror());
   Blas b;
   b.sgemm = reinterpret_cast<SgemmFn>(dlsym(lib, "cblas_sgemm"));
   if (!b.sgemm) throw Error(std::string("OpenBLAS at ") + KVLINK_OPENBLAS_PATH + " has no cblas_sgemm");
   b.core_name = reinterpret_cast<const char* (*)()>(dlsym(lib, "openblas_get_corename"));
-  // A threaded build would start its own threads in every call: ask it for one.
+  // The pool's threads call sgemm concurrently, each call on its own thread.
   if (auto set_threads = reinterpret_cast<void (*)(int)>(dlsym(lib, "openblas_set_num_threads"))) set_threads(1);
   return b;
 }

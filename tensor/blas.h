@@ -3,7 +3,9 @@
 // recognise recent CPUs and falls back to its SSE3 "Prescott" kernels (measured on this project's
 // Xeon with AVX-512: prefill of 512 tokens at 125 tokens/s, against 480 with the SkylakeX kernels).
 // Unless OPENBLAS_CORETYPE is set, it is set from the CPU's features (AVX-512 F/DQ/BW/VL: SkylakeX;
-// AVX2 and FMA: Haswell). Calls are single-threaded: the parallelism is the thread pool's.
+// AVX2 and FMA: Haswell). Calls are single-threaded (OPENBLAS_NUM_THREADS=1 unless set): the
+// parallelism is the thread pool's, whose threads may call sgemm at the same time (the library must
+// be a thread-safe build: Debian's pthread one, cmake/Dependencies.cmake).
 #pragma once
 #include <string>
 

@@ -1,4 +1,5 @@
-// tensor/blas.h: sgemm against a direct triple loop in both layouts of B, and the kernel set chosen
+// tensor/blas.h: sgemm against a direct triple loop in both layouts of B, products from several
+// threads at once against the same products alone, and the kernel set chosen
 // for this CPU (OpenBLAS 0.3.21 falls back to SSE3 "Prescott" kernels on CPUs it does not know, which
 // multiplied 3.8x slower on this project's machine; blas.cpp asks for the widest set the CPU runs).
 #include <gtest/gtest.h>
@@ -7,6 +8,7 @@
 #include <cstdlib>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tensor/blas.h"
@@ -43,6 +45,28 @@ TEST(Blas, SgemmMatchesDirectProduct) {
         ASSERT_NEAR(c[size_t(i) * n + j], want, 1e-4) << "trans_b " << trans_b << " at " << i << "," << j;
       }
     }
+  }
+}
+
+// The pool's threads multiply at the same time (tensor/matmul.cpp, attention.cpp): every product
+// must come out as it does alone. OpenBLAS's serial build shares unlocked work buffers and fails this.
+TEST(Blas, ConcurrentProductsEqualProductsAlone) {
+  constexpr int kTasks = 16, m = 512, n = 128, k = 576;
+  const auto a = random_matrix(size_t(m) * k * kTasks, 4), b = random_matrix(size_t(n) * k, 5);
+  std::vector<float> alone(size_t(m) * n * kTasks), together(alone.size());
+  auto product = [&](std::vector<float>& c, int64_t t) {
+    sgemm(true, m, n, k, 1.0f, a.data() + size_t(t) * m * k, k, b.data(), k, 0.0f, c.data() + size_t(t) * m * n, n);
+  };
+  for (int64_t t = 0; t < kTasks; ++t) product(alone, t);
+  for (int round = 0; round < 20; ++round) {
+    std::vector<std::thread> threads;
+    for (int th = 0; th < 4; ++th) {
+      threads.emplace_back([&, th] {
+        for (int64_t t = th; t < kTasks; t += 4) product(together, t);
+      });
+    }
+    for (auto& t : threads) t.join();
+    ASSERT_EQ(alone, together) << "round " << round;
   }
 }
 
