@@ -1,7 +1,8 @@
 // The kernels' threads: one process-wide pool whose parallel_for splits [0, n) into chunks that any
 // participating thread claims, the calling thread included. The call returns when every chunk is
 // done, not when every thread has arrived: a thread that another process has descheduled before it
-// claimed a chunk delays nothing, and one descheduled inside a chunk delays the loop by that chunk.
+// claimed a chunk delays nothing; one descheduled inside a chunk holds the loop until it is back to
+// finish that chunk (the back-off below stops that from repeating).
 // Idle threads spin briefly for the next loop (decoding starts one every few tens of microseconds),
 // then sleep. When another program holds the cores (the caller gets less than its share of a core,
 // or waits for chunks of descheduled threads), loops run on the caller alone for a while, so that
