@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <string>
 
 #include "tensor/error.h"
@@ -38,10 +37,18 @@ void name_the_rest(Graph& g) {
   }
 }
 
-Tensor* i32_input(Graph& g, const std::vector<int32_t>& values, const char* name) {
-  Tensor* t = g.input(DType::I32, {static_cast<int64_t>(values.size())}, name);
-  std::memcpy(t->data, values.data(), values.size() * sizeof(int32_t));
+// An input of n values (I32 or F32 as T): `values`, then `fill` up to n.
+template <class T>
+Tensor* padded_input(Graph& g, DType type, const std::vector<T>& values, size_t n, T fill, const char* name) {
+  Tensor* t = g.input(type, {static_cast<int64_t>(n)}, name);
+  T* d = static_cast<T*>(t->data);
+  std::copy(values.begin(), values.end(), d);
+  std::fill(d + values.size(), d + n, fill);
   return t;
+}
+
+Tensor* i32_input(Graph& g, const std::vector<int32_t>& values, const char* name) {
+  return padded_input(g, DType::I32, values, values.size(), 0, name);
 }
 }  // namespace
 
@@ -81,13 +88,8 @@ KeyVisibility key_visibility(Graph& g, const Batch& batch, int32_t n_ctx, Tensor
       throw Error("context groups need at most one span and temperature/scale pair per token");
     }
     // the op takes a pair per token: tokens past the given ones get an empty span
-    std::vector<int32_t> span = batch.context_span;
-    std::vector<float> temp_scale = batch.context_temp_scale;
-    span.resize(2 * n, 0);
-    temp_scale.resize(2 * n, 1.0f);
-    vis.groups.span = i32_input(g, span, "context_span");
-    vis.groups.temp_scale = g.input(DType::F32, {static_cast<int64_t>(temp_scale.size())}, "context_temp_scale");
-    std::memcpy(vis.groups.temp_scale->data, temp_scale.data(), temp_scale.size() * sizeof(float));
+    vis.groups.span = padded_input(g, DType::I32, batch.context_span, 2 * n, 0, "context_span");
+    vis.groups.temp_scale = padded_input(g, DType::F32, batch.context_temp_scale, 2 * n, 1.0f, "context_temp_scale");
   }
   return vis;
 }

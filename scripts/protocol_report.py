@@ -54,8 +54,8 @@ def adapter_section(folder, base):
     preds = dict(base)
     preds.update({(k[0], k[1], k[2], f"{k[3]}+{name}"): v for k, v in trained.items()})
     modes = ["full", "reencode", "epic"] + sorted({f"{k[3]}+{name}" for k in trained})
-    sets = [s for s in SETS if ps.common_ids(preds, modes, s)]
-    ids = {s: set(ps.common_ids(preds, modes, s)) for s in sets}
+    ids = {s: set(ps.common_ids(preds, modes, s)) for s in SETS}
+    sets = [s for s in SETS if ids[s]]
     byid = {m: {s: {i: v[0] for i, v in ps.per_example(preds, m).get(s, {}).items() if i in ids[s]} for s in sets}
             for m in modes}
     L = ["", f"## Adapter `{name}` (`{folder}`)", "",

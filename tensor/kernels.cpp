@@ -108,12 +108,14 @@ void kernel_rope(Tensor* node, int n_threads) {
   const int64_t width = x->ne[0];
   const int64_t rows = x->n_rows();
   const size_t half = static_cast<size_t>(p.n_rot / 2);
-  parallel_for_each(n_threads, rows, 4, [&](int64_t r, int) {
-    std::vector<float> cos_t(half), sin_t(half);
-    rope_cos_sin(p, factors, static_cast<double>(pos[r]), cos_t.data(), sin_t.data());
-    const float* in = rowf(x, r);
-    float* out = rowf(node, r);
-    for (int64_t h = 0; h < width; h += head_dim) rope_rotate_head(p, head_dim, cos_t.data(), sin_t.data(), in + h, out + h);
+  parallel_for(n_threads, rows, 4, [&](int64_t r0, int64_t r1, int) {
+    std::vector<float> cos_t(half), sin_t(half);  // once per chunk, not per row
+    for (int64_t r = r0; r < r1; ++r) {
+      rope_cos_sin(p, factors, static_cast<double>(pos[r]), cos_t.data(), sin_t.data());
+      const float* in = rowf(x, r);
+      float* out = rowf(node, r);
+      for (int64_t h = 0; h < width; h += head_dim) rope_rotate_head(p, head_dim, cos_t.data(), sin_t.data(), in + h, out + h);
+    }
   });
 }
 

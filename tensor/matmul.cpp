@@ -24,7 +24,7 @@ void mul_mat_rows(const Tensor* w, const float* x, int64_t K, int64_t N, int64_t
   const float* xs[kMaxRowColumns];
   for (int64_t t = 0; t < T; ++t) xs[t] = x + t * K;
   const auto* base = static_cast<const uint8_t*>(w->data);
-  parallel_for(N >= 64 ? n_threads : 1, N, matvec_grain(N, n_threads), [&](int64_t r0, int64_t r1, int) {
+  parallel_for(n_threads, N, matvec_grain(N, n_threads), [&](int64_t r0, int64_t r1, int) {
     for (int64_t r = r0; r < r1; ++r) {
       float out[kMaxRowColumns];
       dot_row_columns(w->type, base + static_cast<size_t>(r) * w->nb[1], xs, T, K, out);

@@ -269,7 +269,7 @@ void matvec(DType type, const void* w, size_t row_stride, int64_t n_rows, int64_
   row_bytes(type, n_cols);  // throws unless n_cols is a whole number of blocks
   const auto* base = static_cast<const uint8_t*>(w);
   if (n_threads <= 0) n_threads = 1;
-  parallel_for(n_rows >= 64 ? n_threads : 1, n_rows, matvec_grain(n_rows, n_threads), [&](int64_t r0, int64_t r1, int) {
+  parallel_for(n_threads, n_rows, matvec_grain(n_rows, n_threads), [&](int64_t r0, int64_t r1, int) {
     for (int64_t r = r0; r < r1; ++r) y[r] = dot_row(type, base + static_cast<size_t>(r) * row_stride, x, n_cols);
   });
 }

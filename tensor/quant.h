@@ -38,8 +38,10 @@ void matvec(DType type, const void* w, size_t row_stride, int64_t n_rows, int64_
             const float* x, float* y, int n_threads);
 
 // Rows per chunk of a parallel product over n_rows weight rows: about eight chunks per thread, so a
-// thread that another process holds up leaves little for the others to wait on.
+// thread that another process holds up leaves little for the others to wait on; all of them (one
+// chunk: the caller alone) below 64 rows, too few to share out.
 inline int64_t matvec_grain(int64_t n_rows, int n_threads) {
+  if (n_rows < 64) return n_rows;
   const int64_t g = n_rows / (8 * (n_threads > 0 ? n_threads : 1));
   return g < 16 ? 16 : g;
 }

@@ -24,28 +24,39 @@ CONTEXTS = (512, 2048)
 THREADS = (1, 2)
 
 
-def ours(args, context, threads, decode):
-    out = subprocess.run([args.bench_generation, "-m", args.model, "-p", str(context), "-d", str(decode), "-r", "1",
-                          "-t", str(threads)], check=True, capture_output=True, text=True).stdout
-    j = json.loads(out.strip().splitlines()[-1])
-    return j["prefill_tokens_per_s"], j["decode_tokens_per_s"]
+def run(cmd):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
 
 
-def peer_runs(args, cmd_tail):
-    cmd = [args.llama_bench, "-m", args.model, "-r", "1", "-o", "jsonl"] + cmd_tail
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+def ours_cmd(args, context, threads, decode):
+    return [args.bench_generation, "-m", args.model, "-p", str(context), "-d", str(decode), "-r", "1", "-t", str(threads)]
+
+
+def ours_result(out):
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def peer_cmd(args, threads, tests):
+    return [args.llama_bench, "-m", args.model, "-t", str(threads), "-r", "1", "-o", "jsonl"] + tests
+
+
+def peer_rate(out):
     rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     if len(rows) != 1:
-        sys.exit(f"peer: expected one result from {' '.join(cmd)}, got {len(rows)}")
+        sys.exit(f"peer: expected one llama-bench result, got {len(rows)}")
     return rows[0]["avg_ts"]
+
+
+def ours(args, context, threads, decode):
+    j = ours_result(run(ours_cmd(args, context, threads, decode)))
+    return j["prefill_tokens_per_s"], j["decode_tokens_per_s"]
 
 
 def peer(args, context, threads, decode):
     # -p N -n 0: prefill of N tokens; -p 0 -n D -d N: D tokens generated after N tokens of context
     # (one invocation each: llama-bench applies -d to every test it runs).
-    t = ["-t", str(threads)]
-    prefill = peer_runs(args, t + ["-p", str(context), "-n", "0"])
-    gen = peer_runs(args, t + ["-p", "0", "-n", str(decode), "-d", str(context)])
+    prefill = peer_rate(run(peer_cmd(args, threads, ["-p", str(context), "-n", "0"])))
+    gen = peer_rate(run(peer_cmd(args, threads, ["-p", "0", "-n", str(decode), "-d", str(context)])))
     return prefill, gen
 
 
@@ -68,10 +79,6 @@ def side_by_side(args):
     return lines
 
 
-def decode_rate(cmd, parse):
-    return parse(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
-
-
 def shared_pair(cmd, parse):
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) for _ in range(2)]
     outs = [p.communicate()[0] for p in procs]
@@ -82,15 +89,12 @@ def shared_pair(cmd, parse):
 
 def shared(args):
     decode, context, threads = 128, 512, 2
-    ours_cmd = [args.bench_generation, "-m", args.model, "-p", str(context), "-d", str(decode), "-r", "1", "-t", str(threads)]
-    peer_cmd = [args.llama_bench, "-m", args.model, "-t", str(threads), "-r", "1", "-o", "jsonl", "-p", "0",
-                "-n", str(decode), "-d", str(context)]
-    parse_ours = lambda out: json.loads(out.strip().splitlines()[-1])["decode_tokens_per_s"]
-    parse_peer = lambda out: [json.loads(l) for l in out.splitlines() if l.startswith("{")][-1]["avg_ts"]
+    engines = (("kvlink", ours_cmd(args, context, threads, decode), lambda out: ours_result(out)["decode_tokens_per_s"]),
+               ("llama.cpp", peer_cmd(args, threads, ["-p", "0", "-n", str(decode), "-d", str(context)]), peer_rate))
     res = {"kvlink": ([], []), "llama.cpp": ([], [])}
     for r in range(args.rounds):
-        for name, cmd, parse in (("kvlink", ours_cmd, parse_ours), ("llama.cpp", peer_cmd, parse_peer)):
-            alone, both = decode_rate(cmd, parse), shared_pair(cmd, parse)
+        for name, cmd, parse in engines:
+            alone, both = parse(run(cmd)), shared_pair(cmd, parse)
             res[name][0].append(alone)
             res[name][1].append(both)
             print(f"round {r + 1}: {name} alone {alone:.1f}, two at once {both:.1f} tok/s", file=sys.stderr)
