@@ -1,4 +1,4 @@
-# System packages (Debian): OpenBLAS, CLI11, nlohmann-json, xxHash, GoogleTest and Google Benchmark.
+# System packages (Debian): OpenBLAS, CLI11, nlohmann-json, cpp-httplib, xxHash, GoogleTest and Google Benchmark.
 # The kernels' threads are our own (tensor/thread_pool.h).
 set(THREADS_PREFER_PTHREAD_FLAG ON)
 find_package(Threads REQUIRED)
@@ -16,6 +16,9 @@ get_filename_component(KVLINK_OPENBLAS_PATH ${KVLINK_OPENBLAS} REALPATH)
 message(STATUS "kvlink: OpenBLAS ${KVLINK_OPENBLAS_PATH} (loaded at run time)")
 find_package(CLI11 CONFIG REQUIRED)
 find_package(nlohmann_json CONFIG REQUIRED)
+# cpp-httplib (libcpp-httplib-dev: Debian's build as a shared library) for kvlink-server.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 find_path(KVLINK_XXHASH_INCLUDE_DIR xxhash.h REQUIRED)
 find_library(KVLINK_XXHASH_LIBRARY xxhash REQUIRED)
 if(KVLINK_BUILD_TESTS)

@@ -58,11 +58,13 @@ std::vector<BatchDecoder::Finished> BatchDecoder::step() {
   for (size_t s = 0; s < slots_.size(); ++s) {
     Slot& slot = slots_[s];
     if (!slot.seq) continue;
-    if (!slot.seq->advance(slot.n_used, slot_rows_)) {
+    if (!slot.cancelled.empty() || !slot.seq->advance(slot.n_used, slot_rows_)) {
       GenerateResult r = std::move(slot.seq->result());
+      if (!slot.cancelled.empty()) r.stop_reason = slot.cancelled;
       r.decode_ms = ms_since(slot.admitted);
       done.push_back(Finished{slot.tag, std::move(r)});
       slot.seq.reset();
+      slot.cancelled.clear();
       continue;
     }
     const int32_t first = static_cast<int32_t>(s) * slot_rows_;
@@ -88,6 +90,24 @@ std::vector<BatchDecoder::Finished> BatchDecoder::step() {
     slot.seq->sample(row);
   }
   return done;
+}
+
+size_t BatchDecoder::active_slot(uint64_t tag) const {
+  auto it = std::find_if(slots_.begin(), slots_.end(), [&](const Slot& s) { return s.seq && s.tag == tag; });
+  return static_cast<size_t>(it - slots_.begin());
+}
+
+const GenerateResult* BatchDecoder::progress(uint64_t tag) const {
+  const size_t s = active_slot(tag);
+  return s < slots_.size() ? &slots_[s].seq->result() : nullptr;
+}
+
+bool BatchDecoder::cancel(uint64_t tag, const std::string& stop_reason) {
+  if (stop_reason.empty()) throw Error("batched decoding: a cancellation needs a stop reason");
+  const size_t s = active_slot(tag);
+  if (s == slots_.size()) return false;
+  slots_[s].cancelled = stop_reason;
+  return true;
 }
 
 std::vector<BatchDecoder::Finished> BatchDecoder::drain() {

@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "model/context.h"
@@ -42,11 +43,18 @@ class BatchDecoder {
   std::vector<Finished> step();
   // Steps until every sequence has ended.
   std::vector<Finished> drain();
+  // The result so far of the active sequence `tag` (its text grows by a token per step); null when
+  // no active sequence has that tag.
+  const GenerateResult* progress(uint64_t tag) const;
+  // Ends the active sequence `tag` before its next token: the next step() returns it with
+  // `stop_reason` (a stop string seen, a client gone). False when no active sequence has that tag.
+  bool cancel(uint64_t tag, const std::string& stop_reason);
 
  private:
   struct Slot {
     std::unique_ptr<SequenceDecoder> seq;  // null: free
     uint64_t tag = 0;
+    std::string cancelled;  // non-empty: end before the next token, with this stop reason
     int32_t n_used = 0;  // rows in use, from the slot's first row
     SequenceView view;   // the context's view at admission (APE's positions and context group)
     Clock::time_point admitted;
@@ -57,6 +65,8 @@ class BatchDecoder {
   KVCache cache_;
   Arena arena_;
   std::vector<Slot> slots_;
+
+  size_t active_slot(uint64_t tag) const;  // slots_.size() when none holds `tag`
 };
 
 }  // namespace kvlink

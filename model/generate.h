@@ -47,6 +47,7 @@ class SequenceDecoder {
   bool advance(int32_t n_used, int32_t n_ctx, const std::function<void(const std::string&)>& on_piece = {});
   TokenId next() const { return next_; }
   GenerateResult& result() { return result_; }
+  const GenerateResult& result() const { return result_; }
 
  private:
   const Tokenizer* tok_;

@@ -16,12 +16,17 @@ cmake --build build-test -j"$JOBS"
 (cd build-test && KVLINK_MODEL="$MODEL" KVLINK_REQUIRE_MODEL=1 ctest --output-on-failure -j"$JOBS")
 # The fine-tuning pipeline end to end (Python + the tools just built): scripts/train/smoke_test.sh.
 KVLINK_MODEL="$MODEL" scripts/train/smoke_test.sh build-test/bin
+# kvlink-server through the openai client on loopback ports (tests/server/).
+KVLINK_MODEL="$MODEL" .venv/bin/python tests/server/test_server.py build-test/bin
 
 if [ "${KVLINK_SKIP_SANITIZE:-0}" != 1 ]; then
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKVLINK_SANITIZE=ON -DKVLINK_WERROR=ON -DKVLINK_BUILD_BENCH=OFF >/dev/null
   cmake --build build-asan -j"$JOBS"
   (cd build-asan && KVLINK_MODEL="$MODEL" KVLINK_REQUIRE_MODEL=1 ASAN_OPTIONS=detect_leaks=1 \
      UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j"$JOBS")
+  # The server's threads (HTTP, engine, streams ending early) under the sanitizers.
+  KVLINK_MODEL="$MODEL" ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    .venv/bin/python tests/server/test_server.py build-asan/bin
   FUZZ_BIN=$PWD/build-asan/bin
 else
   FUZZ_BIN=$PWD/build-test/bin

@@ -116,6 +116,41 @@ TEST_F(BatchDecode, StopsAtTheSlotEndAsAtTheContextEnd) {
   }
 }
 
+// A server follows an answer token by token (progress) and ends it early (cancel): the cancelled
+// sequence comes back at the next step with its text so far and the given reason, its slot is free,
+// and the other sequence goes on to the tokens it has alone.
+TEST_F(BatchDecode, ProgressAndCancel) {
+  const std::vector<TokenId> a = chat(kPrompts[1]), b = chat(kPrompts[3]);
+  BatchDecoder dec(*model_, 2, 256, 2);
+  Context ctx(*model_, ContextParams{256, DType::F16, 2});
+  for (uint64_t tag : {0, 1}) {
+    ctx.clear();
+    std::vector<float> logits = ctx.eval_next(tag == 0 ? a : b);
+    SequenceDecoder seq(*model_, greedy(24), GenerateResult{});
+    seq.sample(logits);
+    dec.admit(ctx, std::move(seq), tag);
+  }
+  EXPECT_EQ(dec.progress(7), nullptr);
+  EXPECT_FALSE(dec.cancel(7, "cancelled"));
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(dec.step().empty());
+  ASSERT_NE(dec.progress(0), nullptr);
+  const std::vector<TokenId> so_far = dec.progress(0)->tokens;
+  EXPECT_EQ(so_far.size(), 4u);
+  EXPECT_TRUE(dec.cancel(0, "stop"));
+  EXPECT_THROW(dec.cancel(1, ""), Error);
+  const auto ended = dec.step();
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0].tag, 0u);
+  EXPECT_EQ(ended[0].result.stop_reason, "stop");
+  EXPECT_EQ(ended[0].result.tokens, so_far);
+  EXPECT_TRUE(dec.has_free_slot());
+  EXPECT_EQ(dec.progress(0), nullptr);
+  const auto rest = dec.drain();
+  ASSERT_EQ(rest.size(), 1u);
+  Context alone(*model_, ContextParams{256, DType::F16, 2});
+  EXPECT_EQ(rest[0].result.tokens, generate(alone, b, greedy(24)).tokens);
+}
+
 TEST_F(BatchDecode, RefusesWhatDoesNotFit) {
   BatchDecoder dec(*model_, 1, 64, 1);
   Context ctx(*model_, ContextParams{128, DType::F16, 1});

@@ -1,11 +1,16 @@
 #include "kvlink/answer/answer_queue.h"
 
+#include <string>
+
 #include "tensor/error.h"
 
 namespace kvlink {
 
-AnswerQueue::AnswerQueue(const Model& model, int parallel, int32_t slot_rows, int n_threads) : model_(model) {
-  if (parallel > 1) decoder_ = std::make_unique<BatchDecoder>(model, parallel, slot_rows, n_threads);
+AnswerQueue::AnswerQueue(const Model& model, int parallel, int32_t slot_rows, int n_threads, Order order)
+    : model_(model), order_(order) {
+  if (parallel > 1 || (order == Order::COMPLETION && parallel == 1)) {
+    decoder_ = std::make_unique<BatchDecoder>(model, parallel, slot_rows, n_threads);
+  }
 }
 
 void AnswerQueue::make_room() {
@@ -16,6 +21,10 @@ void AnswerQueue::make_room() {
 
 AnswerQueue::Ticket AnswerQueue::submit(Context& ctx, std::vector<float> logits, GenerateResult so_far,
                                         const GenerateOptions& gen, Clock::time_point t0) {
+  if (order_ == Order::COMPLETION && !fits(ctx.cache().n_used, gen.n_predict)) {
+    throw Error("answer queue: an answer that does not fit a slot (" + std::to_string(ctx.cache().n_used) + " + " +
+                std::to_string(gen.n_predict) + " rows)");
+  }
   const Ticket t = next_++;
   if (!decoder_ || !decoder_->fits(ctx.cache().n_used, gen.n_predict)) {
     decode_after_prefill(ctx, std::move(logits), gen, {}, t0, so_far);
@@ -54,10 +63,13 @@ void AnswerQueue::finished(Ticket t, GenerateResult g) {
 
 std::vector<AnswerQueue::Done> AnswerQueue::ready() {
   std::vector<Done> out;
-  for (auto it = results_.begin(); it != results_.end() && it->first == next_out_; it = results_.erase(it)) {
+  const bool in_order = order_ == Order::SUBMISSION;
+  for (auto it = results_.begin(); it != results_.end() && (!in_order || it->first == next_out_);
+       it = results_.erase(it)) {
     out.push_back(Done{it->first, std::move(it->second)});
-    ++next_out_;
+    if (in_order) ++next_out_;
   }
+  n_out_ += out.size();
   return out;
 }
 
@@ -72,7 +84,8 @@ std::vector<AnswerQueue::Done> AnswerQueue::drain() {
   std::vector<Done> out;
   while (!empty()) {
     if (!decoder_ || decoder_->n_active() == 0) {
-      if (results_.empty() || results_.begin()->first != next_out_) throw Error("answer queue: an answer was lost");
+      const bool none_ready = results_.empty() || (order_ == Order::SUBMISSION && results_.begin()->first != next_out_);
+      if (none_ready) throw Error("answer queue: an answer was lost");
     }
     for (Done& d : step()) out.push_back(std::move(d));
   }

@@ -3,12 +3,14 @@
 // too long for a slot, or every answer when parallel is 1, decodes alone at once); an answer that
 // another one's computation already gives (kvlink without link tokens is reencode) is submitted as
 // that one's twin and handed back with its result; an answer the caller already has (resumed from a
-// file) is submitted as ready and handed back in its turn. kvlink-eval drives it (eval.cpp); a server
-// drives the same calls with requests joining and leaving at any step.
+// file) is submitted as ready and handed back in its turn. kvlink-eval drives it (eval.cpp) in
+// submission order; kvlink-server (kvlink/serve/engine) in completion order, with requests joining and
+// leaving at any step, followed token by token (partial) and cancelled (cancel).
 #pragma once
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "model/batch_decode.h"
@@ -25,8 +27,23 @@ class AnswerQueue {
     GenerateResult generation;  // empty for an answer submitted as ready
   };
 
+  // SUBMISSION: answers are handed back in the order they were submitted (an evaluation's lines);
+  // COMPLETION: as they end, and every answer decodes in the batch, even with parallel 1, so that it
+  // can be followed and cancelled.
+  enum class Order { SUBMISSION, COMPLETION };
+
   // parallel answers decoded together (1: each alone), each in a slot of slot_rows cache rows.
-  AnswerQueue(const Model& model, int parallel, int32_t slot_rows, int n_threads);
+  AnswerQueue(const Model& model, int parallel, int32_t slot_rows, int n_threads, Order order = Order::SUBMISSION);
+
+  // Whether an answer of n_prompt rows and n_predict new tokens decodes in the batch (else alone, at
+  // submission); in completion order the caller must refuse the others.
+  bool fits(int32_t n_prompt, int32_t n_predict) const { return decoder_ && decoder_->fits(n_prompt, n_predict); }
+  bool has_free_slot() const { return decoder_ && decoder_->has_free_slot(); }
+  // The answer so far of `t` while it decodes in the batch (null otherwise).
+  const GenerateResult* partial(Ticket t) const { return decoder_ ? decoder_->progress(t) : nullptr; }
+  // Ends `t` before its next token; it is handed back with `stop_reason`. False when `t` is not
+  // decoding in the batch.
+  bool cancel(Ticket t, const std::string& stop_reason) { return decoder_ && decoder_->cancel(t, stop_reason); }
 
   // Steps the batch until a slot is free, so that no decoding falls inside the next answer's TTFT.
   void make_room();
@@ -38,22 +55,28 @@ class AnswerQueue {
   // An answer that `of`'s result gives; `of` must not have been handed back yet (see in_flight).
   Ticket submit_twin(Ticket of);
   Ticket submit_ready();
-  bool in_flight(Ticket t) const { return results_.count(t) == 0 && t < next_ && t >= next_out_; }
+  bool in_flight(Ticket t) const {
+    if (t >= next_ || results_.count(t) != 0) return false;
+    return order_ == Order::SUBMISSION ? t >= next_out_ : partial(t) != nullptr;
+  }
 
-  // The answers whose turn has come (every earlier one handed back), in submission order.
+  // The answers whose turn has come: in submission order, those whose every earlier one is handed
+  // back; in completion order, every finished one.
   std::vector<Done> ready();
   // One decode step of the batch, then ready().
   std::vector<Done> step();
   // Steps until every answer is back; returns them in order.
   std::vector<Done> drain();
-  bool empty() const { return next_out_ == next_; }
+  bool empty() const { return n_out_ == next_; }
 
  private:
   void finished(Ticket t, GenerateResult g);
 
   std::unique_ptr<BatchDecoder> decoder_;
   const Model& model_;
-  Ticket next_ = 0, next_out_ = 0;
+  Order order_;
+  Ticket next_ = 0, next_out_ = 0;  // next_out_: submission order's next answer to hand back
+  uint64_t n_out_ = 0;              // answers handed back
   std::map<Ticket, GenerateResult> results_;        // finished, waiting for their turn
   std::map<Ticket, std::vector<Ticket>> twins_;     // in flight -> the twins waiting on it
 };

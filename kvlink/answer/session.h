@@ -4,6 +4,7 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,8 +31,10 @@ class QuerySession {
 
   // Answer options for a question over n_chunks chunks: the prefill options (checked), link tokens
   // for link_slots_for(n_chunks) slots, the decoding settings.
+  // link_tokens, when given, replaces the session's --link-tokens for this question.
   AnswerOptions options(const PrefillOptions& prefill, int32_t n_predict, const SamplerParams& sampling,
-                        const std::string& system_prompt, size_t n_chunks) const;
+                        const std::string& system_prompt, size_t n_chunks,
+                        std::optional<int32_t> link_tokens = std::nullopt) const;
 
   // Answers: a context sized by context_size for this prompt (n_ctx > 0 fixes it) is allocated before
   // the clock starts, as llama.cpp's is (and kept for the next question when it is large enough), then
@@ -42,11 +45,16 @@ class QuerySession {
   // decoding elsewhere (an AnswerQueue); `logits` and `t0` as answer_prefill gives them.
   AnswerResult prefill(const std::vector<ChunkText>& chunks, const std::string& question, const AnswerOptions& options,
                        std::vector<float>* logits, Clock::time_point* t0, int32_t n_ctx = 0);
-  Context& context() { return *ctx_; }  // after answer() or prefill()
+  // A prompt without documents (a chat's rendered tokens), prefilled as one sequence in the session's
+  // context sized for it and n_predict more tokens; its last position's logits. Throws kvlink::Error
+  // for an empty prompt or one over the training context.
+  std::vector<float> prefill_tokens(const std::vector<TokenId>& tokens, int32_t n_predict);
+  Context& context() { return *ctx_; }  // after answer(), prefill() or prefill_tokens()
 
  private:
   Context& context_for(const std::vector<ChunkText>& chunks, const std::string& question, const AnswerOptions& options,
                        int32_t n_ctx);
+  Context& context_of(int32_t rows, bool exact);
 
   const Model& model_;
   SessionConfig config_;
