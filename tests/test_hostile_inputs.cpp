@@ -112,6 +112,21 @@ TEST_F(Hostile, EachInputGivesOneLineAndExitOne) {
        },
        "--recompute-ratio"},
       {"an unknown flag", "kvlink-eval", [](const Hostile&, const std::string& m) { return "-m " + m + " --data d --out o --bogus"; }, "--bogus"},
+      {"server --port 99999", "kvlink-server",
+       [](const Hostile& h, const std::string& m) { return "-m " + m + " --cache " + h.path("s") + " --port 99999"; }, "--port"},
+      {"server -t 0", "kvlink-server", [](const Hostile& h, const std::string& m) { return "-m " + m + " --cache " + h.path("s") + " -t 0"; },
+       "--threads"},
+      {"server without --cache", "kvlink-server", [](const Hostile&, const std::string& m) { return "-m " + m; }, "--cache"},
+      {"server --mode bogus", "kvlink-server",
+       [](const Hostile& h, const std::string& m) { return "-m " + m + " --cache " + h.path("s") + " --mode bogus"; }, "--mode"},
+      {"server -c over the model's context", "kvlink-server",
+       [](const Hostile& h, const std::string& m) { return "-m " + m + " --cache " + h.path("s") + " -c 999999"; }, "context size"},
+      {"server's KV cache over the machine's memory", "kvlink-server",
+       [](const Hostile& h, const std::string& m) { return "-m " + m + " --cache " + h.path("s") + " --parallel 4096 -c 8192"; },
+       "GiB of KV cache"},
+      {"server --ape-temperature 0", "kvlink-server",
+       [](const Hostile& h, const std::string& m) { return "-m " + m + " --cache " + h.path("s") + " --ape-temperature 0"; },
+       "ape"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);

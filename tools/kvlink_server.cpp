@@ -33,7 +33,7 @@ void add_flags(CLI::App& app, Flags& f) {
   app.add_option("--host", f.http.host, "address to bind")->capture_default_str();
   app.add_option("--port", f.http.port, "port (0: any free port, printed on stderr)")->capture_default_str()->check(CLI::Range(0, 65535));
   app.add_option("-t,--threads", e.session.n_threads, "compute threads")->capture_default_str()->check(CLI::Range(1, 256));
-  app.add_option("--parallel", e.parallel, "answers decoded together")->capture_default_str()->check(CLI::Range(1, 256));
+  app.add_option("--parallel", e.parallel, "answers decoded together")->capture_default_str()->check(CLI::Range(1, 4096));
   app.add_option("-c,--ctx-size", e.ctx_size, "tokens per answer: prompt plus generated")->capture_default_str()->check(CLI::Range(16, 1 << 20));
   app.add_option("-n,--n-predict", e.default_max_tokens, "max_tokens when a request gives none")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   app.add_option("--temp", f.http.defaults.sampling.temperature, "temperature when a request gives none (0: greedy)")

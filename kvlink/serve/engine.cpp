@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <future>
 
+#include <unistd.h>
+
 #include "tensor/error.h"
 
 namespace kvlink {
@@ -14,6 +16,23 @@ SessionConfig session_config(const EngineConfig& c, const DocumentLibrary& libra
   s.cache_type = library.kv_type();  // the caches the library's manifest lists
   s.allow_unstored = true;           // a cache that cannot be stored still answers
   return s;
+}
+
+// The configuration, checked before anything is allocated: the context within the model's, and the
+// batch's KV cache (parallel x ctx-size rows, F16 keys and values) within the machine's memory.
+const EngineConfig& checked(const EngineConfig& c, const Model& model) {
+  if (c.ctx_size < 16 || c.ctx_size > model.hp.n_ctx_train) {
+    throw Error("the context size must be 16.." + std::to_string(model.hp.n_ctx_train) + " tokens");
+  }
+  check_prefill_options(c.prefill);
+  const double bytes = 2.0 * 2 * model.hp.n_layer * model.hp.kv_width() * static_cast<double>(c.parallel) * c.ctx_size;
+  const double memory = static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGESIZE));
+  if (memory > 0 && bytes > 0.75 * memory) {
+    throw Error("--parallel " + std::to_string(c.parallel) + " x --ctx-size " + std::to_string(c.ctx_size) + " needs " +
+                std::to_string(static_cast<int>(bytes / (1 << 30))) + " GiB of KV cache; the machine has " +
+                std::to_string(static_cast<int>(memory / (1 << 30))) + " GiB");
+  }
+  return c;
 }
 
 ChatEvent failed(int status, const std::string& message) {
@@ -28,16 +47,12 @@ ChatEvent failed(int status, const std::string& message) {
 
 Engine::Engine(const Model& model, const EngineConfig& config, ServerMetrics& metrics)
     : model_(model),
-      config_(config),
+      config_(checked(config, model)),
       metrics_(metrics),
       library_(model, config.session.cache_dir, config.docs_dir, config.chunk_tokens, config.kv_type,
                config.session.n_threads),
       session_(model, session_config(config, library_)),
       queue_(make_queue()) {
-  if (config.ctx_size < 16 || config.ctx_size > model.hp.n_ctx_train) {
-    throw Error("the context size must be 16.." + std::to_string(model.hp.n_ctx_train) + " tokens");
-  }
-  check_prefill_options(config.prefill);
   thread_ = std::thread([this] { loop(); });
 }
 
