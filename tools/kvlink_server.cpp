@@ -3,6 +3,7 @@
 // stops taking requests, lets the answers in flight finish (--grace), and exits 0.
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -94,6 +95,7 @@ int main(int argc, char** argv) {
                  http.port(), f.engine.session.n_threads, f.engine.parallel, f.mode.c_str());
     std::thread signals(wait_for_signal, std::ref(engine), std::ref(http), f.grace_s, set);
     http.listen();
+    kill(getpid(), SIGTERM);  // listening ended without a signal (a socket error): let the waiter finish
     signals.join();
     std::fprintf(stderr, "kvlink-server: stopped\n");
     return 0;
