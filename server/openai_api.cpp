@@ -112,7 +112,7 @@ void parse_sampling(const json& body, ChatRequest& r) {
   }
   if (body.contains("top_p") && !body["top_p"].is_null()) r.sampling.top_p = static_cast<float>(number(body["top_p"], "top_p", 0, 1));
   if (body.contains("seed") && !body["seed"].is_null()) r.sampling.seed = static_cast<uint64_t>(integer(body["seed"], "seed", 0, INT64_MAX));
-  if (body.contains("n") && !body["n"].is_null() && integer(body["n"], "n", 1, 1) != 1) bad("n", "must be 1");
+  if (body.contains("n") && !body["n"].is_null()) integer(body["n"], "n", 1, 1);  // one choice per request
   if (body.contains("stop") && !body["stop"].is_null()) {
     const json& s = body["stop"];
     if (s.is_string()) {

@@ -8,7 +8,7 @@ namespace kvlink {
 
 AnswerQueue::AnswerQueue(const Model& model, int parallel, int32_t slot_rows, int n_threads, Order order)
     : model_(model), order_(order) {
-  if (parallel > 1 || (order == Order::COMPLETION && parallel == 1)) {
+  if (parallel > 1 || order == Order::COMPLETION) {
     decoder_ = std::make_unique<BatchDecoder>(model, parallel, slot_rows, n_threads);
   }
 }

@@ -37,9 +37,9 @@ Context& QuerySession::context_of(int32_t rows, bool exact) {
   return *ctx_;
 }
 
-std::vector<float> QuerySession::prefill_tokens(const std::vector<TokenId>& tokens, int32_t n_predict) {
+std::vector<float> QuerySession::prefill_tokens(const std::vector<TokenId>& tokens, int32_t n_predict, int32_t n_ctx) {
   if (tokens.empty()) throw Error("the prompt is empty");
-  Context& ctx = context_of(context_size(model_.hp, static_cast<int64_t>(tokens.size()), n_predict), false);
+  Context& ctx = context_of(context_size(model_.hp, static_cast<int64_t>(tokens.size()), n_predict, n_ctx), n_ctx > 0);
   ctx.clear();
   return ctx.eval_next(tokens);
 }

@@ -46,9 +46,9 @@ class QuerySession {
   AnswerResult prefill(const std::vector<ChunkText>& chunks, const std::string& question, const AnswerOptions& options,
                        std::vector<float>* logits, Clock::time_point* t0, int32_t n_ctx = 0);
   // A prompt without documents (a chat's rendered tokens), prefilled as one sequence in the session's
-  // context sized for it and n_predict more tokens; its last position's logits. Throws kvlink::Error
-  // for an empty prompt or one over the training context.
-  std::vector<float> prefill_tokens(const std::vector<TokenId>& tokens, int32_t n_predict);
+  // context sized for it and n_predict more tokens (n_ctx > 0 fixes it, as in prefill()); its last
+  // position's logits. Throws kvlink::Error for an empty prompt or one over the context.
+  std::vector<float> prefill_tokens(const std::vector<TokenId>& tokens, int32_t n_predict, int32_t n_ctx = 0);
   Context& context() { return *ctx_; }  // after answer(), prefill() or prefill_tokens()
 
  private:

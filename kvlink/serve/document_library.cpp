@@ -29,11 +29,9 @@ DocumentLibrary::DocumentLibrary(const Model& model, std::string cache_dir, std:
   chunk_tokens_ = chunk_tokens > 0 ? chunk_tokens : (have ? manifest_.chunk_tokens : 512);
   kv_type_ = parse_cache_type(!kv_type.empty() ? kv_type : (have ? manifest_.kv_type : "f16"));
   fs::create_directories(docs_dir_);
-  // A manifest of another folder or chunk size is brought up to date now (its caches are kept).
-  if (!have || manifest_.docs_root != fs::absolute(docs_dir_).lexically_normal().generic_string() ||
-      manifest_.chunk_tokens != chunk_tokens_ || manifest_.kv_type != cache_type_name(kv_type_)) {
-    refresh(false);
-  }
+  // The folder may have changed since the manifest was written (or have another chunk size or cache
+  // type): the incremental precompute brings it up to date, encoding only what is new.
+  refresh(false);
 }
 
 void DocumentLibrary::refresh(bool prune) {
@@ -48,13 +46,19 @@ void DocumentLibrary::refresh(bool prune) {
   manifest_ = read_manifest(manifest_path(cache_dir_));
 }
 
+namespace {
+
+LibraryDocument describe(const ManifestDocument& d) {
+  LibraryDocument ld{d.path, d.title, static_cast<int32_t>(d.chunks.size()), 0};
+  for (const ManifestChunk& c : d.chunks) ld.tokens += c.n_tokens;
+  return ld;
+}
+
+}  // namespace
+
 std::vector<LibraryDocument> DocumentLibrary::list() const {
   std::vector<LibraryDocument> out;
-  for (const ManifestDocument& d : manifest_.documents) {
-    LibraryDocument ld{d.path, d.title, static_cast<int32_t>(d.chunks.size()), 0};
-    for (const ManifestChunk& c : d.chunks) ld.tokens += c.n_tokens;
-    out.push_back(ld);
-  }
+  for (const ManifestDocument& d : manifest_.documents) out.push_back(describe(d));
   return out;
 }
 
@@ -71,10 +75,8 @@ std::vector<LibraryDocument> DocumentLibrary::add(const std::vector<ChunkText>& 
   }
   refresh(false);
   std::vector<LibraryDocument> out;
-  for (const LibraryDocument& ld : list()) {
-    for (const std::string& id : ids) {
-      if (ld.id == id) out.push_back(ld);
-    }
+  for (const std::string& id : ids) {
+    if (const ManifestDocument* d = find(id)) out.push_back(describe(*d));
   }
   return out;
 }

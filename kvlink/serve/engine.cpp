@@ -167,7 +167,7 @@ void Engine::start(Waiting& w) {
     metrics_.record(RequestRecord{"cancelled"});
     return;
   }
-  InFlight f{w.stream, TextStream(w.request.stop), ChatUsage{}, w.request.arrival};
+  InFlight f{w.stream, TextStream(w.request.stop), ChatUsage{}};
   f.usage.queue_ms = ms_since(w.request.arrival);
   try {
     const auto t0 = Clock::now();
@@ -224,10 +224,12 @@ AnswerQueue::Ticket Engine::start_documents(const ChatRequest& r, ChatUsage& usa
   PrefillOptions prefill = r.alignment;
   prefill.mode = r.mode.value_or(config_.prefill.mode);
   AnswerOptions ao = session_.options(prefill, 1, r.sampling, system, chunks.size(), r.link_tokens);
-  ao.n_predict = max_tokens_for(r, answer_layout(model_, chunks, question, ao).n_tokens());
+  // The session's context is one slot's size (allocated once), so the token budget follows from the
+  // prompt the prefill lays out, without laying it out again here.
   std::vector<float> logits;
   Clock::time_point t0;
-  AnswerResult a = session_.prefill(chunks, question, ao, &logits, &t0);
+  AnswerResult a = session_.prefill(chunks, question, ao, &logits, &t0, config_.ctx_size);
+  ao.n_predict = max_tokens_for(r, a.n_prompt);
   usage.mode = reuse_mode_name(a.mode);
   usage.prompt_tokens = a.n_prompt;
   usage.tokens_reused = a.reuse.tokens_reused;
@@ -244,7 +246,7 @@ AnswerQueue::Ticket Engine::start_plain(const ChatRequest& r, ChatUsage& usage) 
   gen.n_predict = max_tokens_for(r, static_cast<int32_t>(tokens.size()));
   gen.sampling = r.sampling;
   const auto t0 = Clock::now();
-  std::vector<float> logits = session_.prefill_tokens(tokens, gen.n_predict);
+  std::vector<float> logits = session_.prefill_tokens(tokens, gen.n_predict, config_.ctx_size);
   GenerateResult so_far;
   so_far.n_prompt = static_cast<int32_t>(tokens.size());
   so_far.prompt_ms = ms_since(t0);

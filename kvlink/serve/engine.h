@@ -56,7 +56,6 @@ class Engine {
     std::shared_ptr<ChatStream> stream;
     TextStream text;
     ChatUsage usage;
-    Clock::time_point arrival;
   };
   using Job = std::function<void()>;
 

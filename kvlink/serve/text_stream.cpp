@@ -24,7 +24,9 @@ size_t incomplete_utf8_tail(const std::string& s) {
 size_t TextStream::visible_end(const std::string& text, bool final) {
   size_t end = text.size();
   for (const std::string& stop : stops_) {
-    const size_t at = text.find(stop);
+    // Text already shown holds no stop string and no start of one (it was held back), so the search
+    // starts where the shown text ends instead of at the answer's start, every token.
+    const size_t at = text.find(stop, shown_.size());
     if (at != std::string::npos && at < end) {
       end = at;
       stopped_ = true;
