@@ -1,4 +1,4 @@
-// The QA metric (best-subspan EM, ../shared/data/README.md) on hand-written cases: normalisation,
+// The QA metric (best-subspan EM, docs/DATA.md) on hand-written cases: normalisation,
 // punctuation, articles, aliases, empty predictions; and the Wilson interval.
 #include <gtest/gtest.h>
 

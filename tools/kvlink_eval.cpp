@@ -18,7 +18,7 @@ int main(int argc, char** argv) {
   opt.n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   app.add_option("-m,--model", model_path, "GGUF model file")->required();
   app.add_option("--adapter", adapter_path, "KVLink adapter GGUF for the model (LoRA, link tokens; docs/LINK_TOKENS.md)");
-  app.add_option("--data", opt.data_path, "examples, JSON lines (format: ../shared/data/README.md)")->required();
+  app.add_option("--data", opt.data_path, "examples, JSON lines (format: docs/DATA.md)")->required();
   app.add_option("--out", opt.out_dir, "output directory (predictions.jsonl, summary.json, summary.md)")->required();
   app.add_option("--mode", modes, std::string("comma-separated: ") + kvlink::reuse_mode_names())->capture_default_str();
   app.add_option("--limit", opt.limit, "read only the first N examples (0: all)")->capture_default_str()->check(CLI::NonNegativeNumber);

@@ -1,4 +1,4 @@
-// kvlink-render: turns training examples (the JSONL formats of ../shared/data) into token ids through
+// kvlink-render: turns training examples (the JSONL formats of docs/DATA.md) into token ids through
 // the very prompt code kvlink-query uses (kvlink/prompt), so the fine-tuning pipeline trains on the
 // exact layout the engine builds at query time. One JSON line per example:
 //   QA / multi-document:  {"id", "kind": "qa", "opening", "chunks": [[..], ..], "suffix", "answer"}
@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
   int32_t as_documents = 0;
   long limit = 0;
   app.add_option("-m,--model", model_path, "GGUF model file")->required();
-  app.add_option("--data", data_path, "examples, JSON lines (format: ../shared/data/README.md)")->required();
+  app.add_option("--data", data_path, "examples, JSON lines (format: docs/DATA.md)")->required();
   app.add_option("--out", out_path, "output JSON lines (written to a temporary file, then renamed)")->required();
   app.add_option("--as-documents", as_documents,
                  "render one-turn chats as documents of at most N tokens + the last paragraph as question")

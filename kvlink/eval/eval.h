@@ -1,4 +1,4 @@
-// kvlink-eval's library side: multi-document QA examples (the JSONL format of ../shared/data) answered
+// kvlink-eval's library side: multi-document QA examples (the JSONL format of docs/DATA.md) answered
 // through answer_question, the code path of kvlink-query, in several modes; best-subspan EM scores;
 // one JSON line per (example, gold position, mode), appended as it is produced so that an interrupted
 // run resumes where it stopped; summaries per dataset x mode (x gold position) as JSON and markdown.

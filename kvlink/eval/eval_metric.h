@@ -1,4 +1,4 @@
-// The QA metric of the KVLink paper and its baselines (../shared/data/README.md): best-subspan exact
+// The QA metric of the KVLink paper and its baselines (docs/DATA.md): best-subspan exact
 // match. Prediction and gold answers are normalised as SQuAD's evaluation script does (lower-case,
 // punctuation removed, the articles a/an/the removed, white space collapsed); a prediction scores 1
 // when any normalised gold answer is a substring of the normalised prediction.
