@@ -10,6 +10,7 @@
 #include "model/gguf.h"
 #include "model/hparams.h"
 #include "model/tokenizer.h"
+#include "tensor/integer_dot.h"
 
 namespace kvlink {
 
@@ -57,6 +58,10 @@ class Model {
   ChatTemplate chat;
   bool has_chat_template = false;  // false when the GGUF names no template we support
   std::unique_ptr<const Adapter> adapter;  // null: the base model alone
+  // How the weights' products with up to 64 activation columns are done (decoding, short prefills):
+  // INT16 (activations rounded to 16 bits per block; the default), F32 (the reference arithmetic) or
+  // INT8 (llama.cpp's); tensor/integer_dot.h, the tools' --products. Set before building graphs.
+  Products products = Products::INT16;
 
  private:
   uint64_t base_fingerprint_ = 0;

@@ -1,13 +1,17 @@
 // MUL_MAT: y = W x for a weight W [K, N] of any type and F32 activations x [K, T].
 // One column (decoding): quantised matvec straight from W's blocks. Up to 64 columns (batched
 // decoding, short prefills): each weight row read once and dotted with every column, with the
-// matvec's arithmetic per column. Many columns (prefill): the product is cut into tiles of (weight
+// matvec's arithmetic per column. With Products::INT16 or INT8 (the node's iparams[0]) and a Q4_0,
+// Q4_1 or Q8_0 weight, these products quantise the columns to 16- or 8-bit blocks once and multiply
+// in integers (tensor/integer_dot.h); a column's arithmetic still does not depend on how many
+// columns there are. Many columns (prefill): the product is cut into tiles of (weight
 // rows x tokens); each task dequantises its weight rows into a per-thread slab and multiplies with a
 // single-threaded OpenBLAS sgemm. All parallelism is the thread pool's: letting OpenBLAS start its
 // own threads next to ours oversubscribes the cores (measured: 2 threads ran at half the speed of 1).
 #include <algorithm>
 
 #include "tensor/blas.h"
+#include "tensor/integer_dot.h"
 #include "tensor/kernels.h"
 #include "tensor/quant.h"
 #include "tensor/thread_pool.h"
@@ -33,6 +37,29 @@ void mul_mat_rows(const Tensor* w, const float* x, int64_t K, int64_t N, int64_t
   });
 }
 
+// The same with the columns quantised to integer blocks (Block: BlockQ16A or BlockQ8A) first, in
+// the arena's scratch, for a weight type with integer kernels.
+template <class Block>
+void mul_mat_integer(const Tensor* w, const float* x, int64_t K, int64_t N, int64_t T, float* y, Arena& arena,
+                     int n_threads) {
+  const int64_t n_blocks = K / kQK;
+  static_assert(sizeof(Block) % sizeof(float) == 0, "scratch is counted in floats");
+  auto* q = reinterpret_cast<Block*>(arena.work(static_cast<size_t>(T * n_blocks) * sizeof(Block) / sizeof(float)));
+  const Block* xs[kMaxRowColumns];
+  for (int64_t t = 0; t < T; ++t) {
+    quantize_activations(x + t * K, K, q + t * n_blocks);
+    xs[t] = q + t * n_blocks;
+  }
+  const auto* base = static_cast<const uint8_t*>(w->data);
+  parallel_for(n_threads, N, matvec_grain(N, n_threads), [&](int64_t r0, int64_t r1, int) {
+    for (int64_t r = r0; r < r1; ++r) {
+      float out[kMaxRowColumns];
+      dot_integer_columns(w->type, base + static_cast<size_t>(r) * w->nb[1], xs, T, K, out);
+      for (int64_t t = 0; t < T; ++t) y[t * N + r] = out[t];
+    }
+  });
+}
+
 constexpr int64_t kTileRows = 128;      // weight rows per task
 constexpr int64_t kTileTokens = 512;    // tokens per task
 }  // namespace
@@ -46,8 +73,15 @@ void kernel_mul_mat(Tensor* node, Arena& arena, int n_threads) {
   const auto* xd = static_cast<const float*>(x->data);
   auto* yd = static_cast<float*>(node->data);
 
-  if (T <= 1) {
-    if (T == 1) matvec(w->type, w->data, w->nb[1], N, K, xd, yd, n_threads);
+  if (T < 1) return;
+  const auto products = static_cast<Products>(node->iparams[0]);
+  if (T <= kMaxRowColumns && products != Products::F32 && has_integer_kernel(w->type)) {
+    row_bytes(w->type, K);  // throws before the parallel loop unless K is a whole number of blocks
+    if (products == Products::INT16) return mul_mat_integer<BlockQ16A>(w, xd, K, N, T, yd, arena, n_threads);
+    return mul_mat_integer<BlockQ8A>(w, xd, K, N, T, yd, arena, n_threads);
+  }
+  if (T == 1) {
+    matvec(w->type, w->data, w->nb[1], N, K, xd, yd, n_threads);
     return;
   }
   if (T <= kMaxRowColumns) {

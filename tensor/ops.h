@@ -2,6 +2,7 @@
 // returns the result tensor. Nothing is computed until execute() (execute.h).
 #pragma once
 #include "tensor/graph.h"
+#include "tensor/integer_dot.h"
 
 namespace kvlink {
 
@@ -25,8 +26,9 @@ Tensor* get_rows(Graph& g, Tensor* table, Tensor* ids, Tensor* ext = nullptr);
 Tensor* rms_norm(Graph& g, Tensor* x, Tensor* weight, float eps);
 // a + b; b has a's shape or a single row that is added to every row.
 Tensor* add(Graph& g, Tensor* a, Tensor* b);
-// w [K, N] (any type) times x F32 [K, T]: result F32 [N, T], column t = w . x[:, t].
-Tensor* mul_mat(Graph& g, Tensor* w, Tensor* x);
+// w [K, N] (any type) times x F32 [K, T]: result F32 [N, T], column t = w . x[:, t]. `products`
+// (tensor/integer_dot.h) picks the arithmetic of products with up to 64 columns; kept in iparams[0].
+Tensor* mul_mat(Graph& g, Tensor* w, Tensor* x, Products products = Products::F32);
 // Rotary embedding of x F32 [n_head * head_dim, T] (heads contiguous within a row) at positions
 // I32 [T]. `freq_factors` (F32 [n_rot/2], may be null) divides each frequency, as Llama-3's
 // rope_freqs.weight does.

@@ -64,6 +64,9 @@ TEST(PositionShift, ShiftedChunkEqualsChunkEncodedAtOffsetTinyModels) {
 TEST(PositionShift, ShiftedChunkEqualsChunkEncodedAtOffsetDefaultModel) {
   KVLINK_MODEL_OR_SKIP(path);
   const auto model = Model::load(path);
+  // The reference arithmetic: rounding activations to 16 bits (the default products) turns the
+  // rotation's last-bit differences into steps of 1/65534 of a block's largest value.
+  model->products = Products::F32;
   const auto tokens = model->tokenizer.encode(
       "The river town kept its old stone bridge long after the railway arrived. Merchants crossed it at dawn with "
       "carts of apples, wool and salt, and the toll keeper wrote each load into a ledger that still survives.",

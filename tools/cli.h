@@ -9,6 +9,8 @@
 #include <string>
 #include <thread>
 
+#include "tensor/integer_dot.h"
+
 namespace kvlink_tools {
 
 // Parses argv into `app`. Returns nullopt when the tool goes on, else the exit status to return.
@@ -37,6 +39,16 @@ inline std::optional<int> parse_flags(CLI::App& app, int argc, char** argv, cons
 inline int clamp_threads(int requested) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   return std::clamp(requested, 1, cores);
+}
+
+// --products: how quantised weights are multiplied with up to 64 activation columns (decoding, short
+// prefills): int16 (the default: activations rounded to 16 bits per block of 32), f32 (the reference
+// arithmetic) or int8 (llama.cpp's; fastest, changes answers). docs/PRODUCTS.md.
+inline void add_products_flag(CLI::App& app, std::string& name) {
+  if (name.empty()) name = "int16";
+  app.add_option("--products", name, "weight x activation products: int16, f32 (reference) or int8 (llama.cpp's)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"int16", "f32", "int8"}));
 }
 
 }  // namespace kvlink_tools

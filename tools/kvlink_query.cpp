@@ -24,6 +24,7 @@ namespace {
 
 struct Flags {
   std::string model_path, adapter_path, prompt, prompt_file, kv_cache_type = "f16";
+  std::string products;
   kvlink::QueryOptions opt;
   bool json = false, verbose = false;
   // Questions over documents.
@@ -143,6 +144,7 @@ int main(int argc, char** argv) {
   app.add_option("-n,--n-predict", opt.n_predict, "tokens to generate (-1: until end of text)")
       ->capture_default_str()
       ->check(CLI::Range(-1, 1 << 30));
+  kvlink_tools::add_products_flag(app, f.products);
   app.add_option("-t,--threads", opt.n_threads, "threads")->capture_default_str()->check(CLI::Range(1, 256));
   app.add_option("-c,--ctx-size", opt.n_ctx, "context size in tokens (0: prompt + n-predict)")
       ->capture_default_str()
@@ -185,6 +187,7 @@ int main(int argc, char** argv) {
     opt.kv_cache_type = parse_kv_cache_type(f.kv_cache_type);
     const bool documents = !f.docs.empty() || f.top_k > 0 || !f.cache_dir.empty();
     const auto model = kvlink::Model::load(f.model_path, f.adapter_path);
+    model->products = kvlink::parse_products(f.products);
     return documents ? run_documents(f, *model) : run_plain(f, *model);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "kvlink-query: error: %s\n", e.what());

@@ -19,6 +19,7 @@ namespace {
 
 struct Flags {
   std::string model_path, adapter_path, mode = "epic", kv_type;
+  std::string products;
   kvlink::EngineConfig engine;
   kvlink::HttpConfig http;
   double grace_s = 10;
@@ -33,6 +34,7 @@ void add_flags(CLI::App& app, Flags& f) {
   app.add_option("--docs", e.docs_dir, "documents folder (default: the manifest's, else CACHE/documents)");
   app.add_option("--host", f.http.host, "address to bind")->capture_default_str();
   app.add_option("--port", f.http.port, "port (0: any free port, printed on stderr)")->capture_default_str()->check(CLI::Range(0, 65535));
+  kvlink_tools::add_products_flag(app, f.products);
   app.add_option("-t,--threads", e.session.n_threads, "compute threads")->capture_default_str()->check(CLI::Range(1, 256));
   app.add_option("--parallel", e.parallel, "answers decoded together")->capture_default_str()->check(CLI::Range(1, 4096));
   app.add_option("-c,--ctx-size", e.ctx_size, "tokens per answer: prompt plus generated")->capture_default_str()->check(CLI::Range(16, 1 << 20));
@@ -86,6 +88,7 @@ int main(int argc, char** argv) {
     if (f.http.model_name.empty()) f.http.model_name = std::filesystem::path(f.model_path).filename().string();
     std::filesystem::create_directories(f.engine.session.cache_dir);
     const auto model = kvlink::Model::load(f.model_path, f.adapter_path);
+    model->products = kvlink::parse_products(f.products);
     kvlink::ServerMetrics metrics;
     kvlink::Engine engine(*model, f.engine, metrics);
     kvlink::HttpServer http(engine, metrics, f.http);

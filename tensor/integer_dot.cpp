@@ -1,0 +1,298 @@
+#include "tensor/integer_dot.h"
+
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+
+#include "tensor/error.h"
+#include "tensor/f16.h"
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
+#define KVLINK_INTEGER_AVX2 1
+#endif
+
+namespace kvlink {
+
+namespace {
+
+// A weight block's scale and offset: x = d q + m (Q4_0: q in 0..15, m = -8 d; Q8_0: m = 0).
+struct WeightScales {
+  float d = 0.0f;
+  float m = 0.0f;
+};
+
+WeightScales weight_scales(DType type, const uint8_t* block) {
+  uint16_t d, m;
+  std::memcpy(&d, block, 2);
+  WeightScales w;
+  w.d = fp16_to_fp32(d);
+  if (type == DType::Q4_0) w.m = -8.0f * w.d;
+  if (type == DType::Q4_1) {
+    std::memcpy(&m, block + 2, 2);
+    w.m = fp16_to_fp32(m);
+  }
+  return w;
+}
+
+size_t weight_block_bytes(DType type) {
+  switch (type) {
+    case DType::Q4_0: return sizeof(BlockQ4_0);
+    case DType::Q4_1: return sizeof(BlockQ4_1);
+    case DType::Q8_0: return sizeof(BlockQ8_0);
+    default: throw Error(std::string("no integer dot product for ") + dtype_name(type));
+  }
+}
+
+// The largest |q| of an activation block: 127 or 32767.
+template <class Block>
+constexpr float kQMax = sizeof(Block{}.qs[0]) == 1 ? 127.0f : 32767.0f;
+
+void check_whole_blocks(int64_t n) {
+  if (n % kQK != 0) throw Error("activations of " + std::to_string(n) + " values are not whole blocks of 32");
+}
+
+#if KVLINK_INTEGER_AVX2
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// A weight block's 32 values, prepared once for every column: as bytes (8-bit activations: Q4
+// unsigned, Q8_0 as |q| with its signs kept apart) or widened to two vectors of 16 int16.
+struct Weights8 {
+  __m256i u, sign;
+};
+struct Weights16 {
+  __m256i lo, hi;  // elements 0..15, 16..31
+};
+
+template <DType kType>
+inline Weights8 load_weights8(const uint8_t* qs) {
+  Weights8 w;
+  if constexpr (kType == DType::Q8_0) {
+    w.sign = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs));
+    w.u = _mm256_sign_epi8(w.sign, w.sign);
+  } else {  // low nibbles are elements 0..15, high nibbles 16..31
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+    const __m128i mask = _mm_set1_epi8(0x0F);
+    w.u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), mask), _mm_and_si128(raw, mask));
+  }
+  return w;
+}
+
+template <DType kType>
+inline Weights16 load_weights16(const uint8_t* qs) {
+  if constexpr (kType == DType::Q8_0) {
+    const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs));
+    return {_mm256_cvtepi8_epi16(_mm256_castsi256_si128(raw)), _mm256_cvtepi8_epi16(_mm256_extracti128_si256(raw, 1))};
+  } else {
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+    const __m128i mask = _mm_set1_epi8(0x0F);
+    return {_mm256_cvtepu8_epi16(_mm_and_si128(raw, mask)), _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), mask))};
+  }
+}
+
+// sum(w_i q_i) over a block as 8 partial sums of 4 products each, in float: exact (a lane's sum is
+// at most 4 * 127 * 32767 < 2^24).
+template <DType kType>
+inline __m256 block_products(const Weights8& w, const BlockQ8A& a) {
+  __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
+  if constexpr (kType == DType::Q8_0) q = _mm256_sign_epi8(q, w.sign);
+  const __m256i pairs = _mm256_maddubs_epi16(w.u, q);  // |pair| <= 2 * 128 * 127: no saturation
+  return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+}
+
+template <DType kType>
+inline __m256 block_products(const Weights16& w, const BlockQ16A& a) {
+  const __m256i q0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
+  const __m256i q1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs + 16));
+  return _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(w.lo, q0), _mm256_madd_epi16(w.hi, q1)));
+}
+
+// C columns of one weight row. Per block and column: acc += (dw dx) * products, offset += mw sx.
+template <DType kType, int C, class Block>
+void dot_columns(const uint8_t* row, const Block* const* x, int64_t n_blocks, float* out) {
+  constexpr size_t kBytes = kType == DType::Q4_0 ? sizeof(BlockQ4_0) : kType == DType::Q4_1 ? sizeof(BlockQ4_1) : sizeof(BlockQ8_0);
+  constexpr size_t kQs = kType == DType::Q4_1 ? 4 : 2;
+  __m256 acc[C];
+  float offset[C];
+  for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps(), offset[c] = 0.0f;
+  for (int64_t k = 0; k < n_blocks; ++k) {
+    const uint8_t* b = row + k * kBytes;
+    const WeightScales s = weight_scales(kType, b);
+    const auto w = [&] {
+      if constexpr (std::is_same_v<Block, BlockQ8A>) return load_weights8<kType>(b + kQs);
+      else return load_weights16<kType>(b + kQs);
+    }();
+    for (int c = 0; c < C; ++c) {
+      const Block& a = x[c][k];
+      acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(s.d * a.d), block_products<kType>(w, a), acc[c]);
+      if constexpr (kType != DType::Q8_0) offset[c] += s.m * a.s;
+    }
+  }
+  for (int c = 0; c < C; ++c) out[c] = hsum(acc[c]) + offset[c];
+}
+
+template <int C, class Block>
+void dot_columns_of(DType type, const uint8_t* row, const Block* const* x, int64_t n_blocks, float* out) {
+  switch (type) {
+    case DType::Q4_0: return dot_columns<DType::Q4_0, C>(row, x, n_blocks, out);
+    case DType::Q4_1: return dot_columns<DType::Q4_1, C>(row, x, n_blocks, out);
+    default: return dot_columns<DType::Q8_0, C>(row, x, n_blocks, out);
+  }
+}
+
+template <class Block>
+void dot_columns_avx2(DType type, const void* row, const Block* const* x, int64_t n_x, int64_t n, float* out) {
+  const auto* r = static_cast<const uint8_t*>(row);
+  int64_t c = 0;
+  for (; c + 4 <= n_x; c += 4) dot_columns_of<4>(type, r, x + c, n / kQK, out + c);
+  for (; c < n_x; ++c) dot_columns_of<1>(type, r, x + c, n / kQK, out + c);
+}
+
+// One block's scale and rounded values (nearest, ties to even: the reference's nearbyint), their sum.
+template <class Block>
+__m256i round_block(const float* x, Block* out, __m256i q[4]) {
+  __m256 v[4];
+  __m256 amax = _mm256_setzero_ps();
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  for (int i = 0; i < 4; ++i) {
+    v[i] = _mm256_loadu_ps(x + 8 * i);
+    amax = _mm256_max_ps(amax, _mm256_and_ps(v[i], abs_mask));
+  }
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  const float d = _mm_cvtss_f32(m) / kQMax<Block>;
+  const __m256 id = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+  for (int i = 0; i < 4; ++i) q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], id));
+  const __m256i sum = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  out->d = d;
+  out->s = d * static_cast<float>(_mm_cvtsi128_si32(s));
+  return sum;
+}
+
+// The packs interleave 128-bit lanes; the permutes put the values back in element order.
+void quantize_block(const float* x, BlockQ8A* out) {
+  __m256i q[4];
+  round_block(x, out, q);
+  const __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out->qs),
+                      _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
+
+void quantize_block(const float* x, BlockQ16A* out) {
+  __m256i q[4];
+  round_block(x, out, q);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out->qs), _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]), 0xD8));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out->qs + 16),
+                      _mm256_permute4x64_epi64(_mm256_packs_epi32(q[2], q[3]), 0xD8));
+}
+#endif
+
+template <class Block>
+void quantize_any(const float* x, int64_t n, Block* out) {
+  check_whole_blocks(n);
+#if KVLINK_INTEGER_AVX2
+  for (int64_t k = 0; k < n / kQK; ++k) quantize_block(x + k * kQK, out + k);
+#else
+  ref::quantize_activations(x, n, out);
+#endif
+}
+
+template <class Block>
+void dot_any(DType type, const void* row, const Block* const* x, int64_t n_x, int64_t n, float* out) {
+  row_bytes(type, n);         // throws unless n is a whole number of blocks
+  weight_block_bytes(type);  // throws unless the type has integer kernels
+#if KVLINK_INTEGER_AVX2
+  dot_columns_avx2(type, row, x, n_x, n, out);
+#else
+  for (int64_t c = 0; c < n_x; ++c) out[c] = static_cast<float>(ref::dot_integer(type, row, x[c], n));
+#endif
+}
+
+template <class Block>
+void ref_quantize(const float* x, int64_t n, Block* out) {
+  check_whole_blocks(n);
+  for (int64_t k = 0; k < n / kQK; ++k) {
+    const float* v = x + k * kQK;
+    float amax = 0.0f;
+    for (int i = 0; i < kQK; ++i) amax = std::fmax(amax, std::fabs(v[i]));
+    const float d = amax / kQMax<Block>;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    int sum = 0;
+    for (int i = 0; i < kQK; ++i) {
+      const int q = static_cast<int>(std::nearbyint(v[i] * id));
+      out[k].qs[i] = static_cast<decltype(out[k].qs[0] + 0)>(q);
+      sum += q;
+    }
+    out[k].d = d;
+    out[k].s = d * static_cast<float>(sum);
+  }
+}
+
+// Weight value i (0..31) of a block as its integer q.
+int weight_q(DType type, const uint8_t* block, int i) {
+  if (type == DType::Q8_0) return reinterpret_cast<const BlockQ8_0*>(block)->qs[i];
+  const uint8_t* qs = block + (type == DType::Q4_1 ? 4 : 2);
+  return i < kQK / 2 ? (qs[i] & 0x0F) : (qs[i - kQK / 2] >> 4);
+}
+
+template <class Block>
+double ref_dot(DType type, const void* row, const Block* x, int64_t n) {
+  const size_t bb = weight_block_bytes(type);
+  double total = 0.0;
+  for (int64_t k = 0; k < n / kQK; ++k) {
+    const uint8_t* b = static_cast<const uint8_t*>(row) + k * bb;
+    const WeightScales w = weight_scales(type, b);
+    int64_t products = 0;
+    for (int i = 0; i < kQK; ++i) products += static_cast<int64_t>(weight_q(type, b, i)) * x[k].qs[i];
+    total += static_cast<double>(w.d) * x[k].d * static_cast<double>(products) + static_cast<double>(w.m) * x[k].s;
+  }
+  return total;
+}
+
+}  // namespace
+
+const char* products_name(Products p) {
+  switch (p) {
+    case Products::F32: return "f32";
+    case Products::INT16: return "int16";
+    case Products::INT8: return "int8";
+  }
+  return "?";
+}
+
+Products parse_products(const std::string& name) {
+  for (Products p : {Products::F32, Products::INT16, Products::INT8}) {
+    if (name == products_name(p)) return p;
+  }
+  throw Error("unknown products '" + name + "' (expected f32, int16 or int8)");
+}
+
+bool has_integer_kernel(DType type) { return type == DType::Q4_0 || type == DType::Q4_1 || type == DType::Q8_0; }
+
+void quantize_activations(const float* x, int64_t n, BlockQ8A* out) { quantize_any(x, n, out); }
+void quantize_activations(const float* x, int64_t n, BlockQ16A* out) { quantize_any(x, n, out); }
+
+void dot_integer_columns(DType type, const void* row, const BlockQ8A* const* x, int64_t n_x, int64_t n, float* out) {
+  dot_any(type, row, x, n_x, n, out);
+}
+void dot_integer_columns(DType type, const void* row, const BlockQ16A* const* x, int64_t n_x, int64_t n, float* out) {
+  dot_any(type, row, x, n_x, n, out);
+}
+
+namespace ref {
+void quantize_activations(const float* x, int64_t n, BlockQ8A* out) { ref_quantize(x, n, out); }
+void quantize_activations(const float* x, int64_t n, BlockQ16A* out) { ref_quantize(x, n, out); }
+double dot_integer(DType type, const void* row, const BlockQ8A* x, int64_t n) { return ref_dot(type, row, x, n); }
+double dot_integer(DType type, const void* row, const BlockQ16A* x, int64_t n) { return ref_dot(type, row, x, n); }
+}  // namespace ref
+
+}  // namespace kvlink
