@@ -10,7 +10,9 @@
 # full with this adapter, in OUT/adapter-<name>), ADAPTER_MODES (those modes instead, e.g. kvlink
 # alone for a link-only adapter, whose full mode is the base model's by construction), DATA
 # (../shared/data/eval), PARALLEL (16), STEP (20), LIMIT (200; NQ: LIMIT / 2), MODES, BIN (the
-# tools' folder, default build/bin). Each invocation appends its wall time and the pairs it added to
+# tools' folder, default build/bin), PRODUCTS (f32: the arithmetic every stored prediction in
+# results/eval was made with; kvlink-eval refuses to mix products in one output directory; int16 is
+# the tools' default, docs/PRODUCTS.md). Each invocation appends its wall time and the pairs it added to
 # OUT/time.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +27,8 @@ PARALLEL=${PARALLEL:-16}
 MODES=${MODES:-full,kvlink,reencode,noshift,cacheblend,prefix,ape,epic}
 BIN=${BIN:-build/bin}
 ADAPTER_MODES=${ADAPTER_MODES:-full,kvlink}
-EVAL="$BIN/kvlink-eval -m $MODEL -t $THREADS --parallel $PARALLEL --cache $OUT/cache"
+PRODUCTS=${PRODUCTS:-f32}
+EVAL="$BIN/kvlink-eval -m $MODEL -t $THREADS --parallel $PARALLEL --cache $OUT/cache --products $PRODUCTS"
 mkdir -p "$OUT"
 pairs() {  # (example, gold position) pairs answered so far
   "$PYTHON" -c 'import json,sys; print(len({(j["dataset"], j["id"], j["gold_position"]) for j in map(json.loads, open(sys.argv[1]))}))' \
@@ -50,7 +53,7 @@ for ((lim = STEP; lim <= LIMIT; lim += STEP)); do
 done
 end=$(date +%s)
 # One line per completed invocation (an interrupted one writes none; its answers count for the next).
-echo "run_eval: $((end - start)) s, $(( $(pairs) - pairs_before )) new pairs (LIMIT=$LIMIT, THREADS=$THREADS, PARALLEL=$PARALLEL)" | tee -a "$OUT/time.txt"
+echo "run_eval: $((end - start)) s, $(( $(pairs) - pairs_before )) new pairs (LIMIT=$LIMIT, THREADS=$THREADS, PARALLEL=$PARALLEL, PRODUCTS=$PRODUCTS)" | tee -a "$OUT/time.txt"
 # TTFT_JSONL: a bench-ttft run whose TTFTs place the modes in the plot (one machine, one load).
 "$PYTHON" scripts/protocol_report.py "$OUT" --command "LIMIT=$LIMIT THREADS=$THREADS scripts/run_eval.sh" \
   ${TTFT_JSONL:+--ttft "$TTFT_JSONL"}

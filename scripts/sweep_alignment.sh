@@ -7,12 +7,14 @@
 # output directory; one chunk cache directory serves every point.
 #   scripts/sweep_alignment.sh
 # Environment: LIMIT (40), THREADS (1), PARALLEL (8), OUT (results/sweep), TEACHER (results/teacher),
-# APE ("T:S ..." points), EPIC ("k ..."), PREFIX (1: also mode prefix), MODEL, DATA, BIN.
+# APE ("T:S ..." points), EPIC ("k ..."), PREFIX (1: also mode prefix), MODEL, DATA, BIN, PRODUCTS (f32).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
 DATA=${DATA:-../shared/data/train}
 BIN=${BIN:-build/bin}
+# The stored runs were made with the reference products; kvlink-eval refuses to mix them in one folder.
+PRODUCTS=${PRODUCTS:-f32}
 OUT=${OUT:-results/sweep}
 LIMIT=${LIMIT:-40}
 THREADS=${THREADS:-1}
@@ -25,7 +27,7 @@ case "$DATA" in *eval*) echo "sweep_alignment: sweeps run on training sets only,
 run() {  # run POINT_NAME FLAGS...
   local name=$1; shift
   for set in "${SETS[@]}"; do
-    "$BIN/kvlink-eval" -m "$MODEL" --data "$DATA/$set.jsonl" --limit "$LIMIT" -n 200 -t "$THREADS" \
+    "$BIN/kvlink-eval" -m "$MODEL" --products "$PRODUCTS" --data "$DATA/$set.jsonl" --limit "$LIMIT" -n 200 -t "$THREADS" \
       --parallel "$PARALLEL" --cache "$OUT/cache" --out "$OUT/$name/$set" "$@" > /dev/null
   done
   echo "sweep_alignment: $name done ($(date +%H:%M:%S))"

@@ -141,7 +141,7 @@ void check_config(const std::string& path, const json& config) {
   }
   const auto refuse = [&] {
     throw Error(path + ": this output directory holds a run with other settings (model, cache type, link tokens, "
-                       "tokens, recompute ratio, ape or epic parameters); use another --out");
+                       "tokens, recompute ratio, ape or epic parameters, products); use another --out");
   };
   json merged = stored;
   for (const auto& [key, value] : stored.items()) {
@@ -480,6 +480,8 @@ json run_config(const Model& model, const EvalOptions& o, const std::string& dat
               {"epic_tokens", o.epic_tokens}};
   // Only with an adapter, so that the output directories of base-model runs keep their settings.
   if (model.adapter) config["adapter"] = model.adapter->file.path();
+  // Only for products other than the reference arithmetic, in which every run before them was made.
+  if (model.products != Products::F32) config["products"] = products_name(model.products);
   config["data"][fs::path(o.data_path).filename().string()] = {{"xxh3", hex64(XXH3_64bits(data_text.data(), data_text.size()))},
                                                                  {"lines", count_example_lines(data_text)}};
   return config;

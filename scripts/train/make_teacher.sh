@@ -6,12 +6,14 @@
 # mixture; rerun the same command to go on.
 #   scripts/train/make_teacher.sh [OUT_DIR] [LIMIT]
 # Environment: BIN (tools, default build/bin), MODEL, THREADS (1), STEP (50), PARALLEL (8),
-# DATA (../shared/data/train). Output: OUT_DIR/<set>/predictions.jsonl (one line per example).
+# DATA (../shared/data/train), PRODUCTS (f32). Output: OUT_DIR/<set>/predictions.jsonl (one line per example).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-results/teacher}
 LIMIT=${2:-600}
 BIN=${BIN:-build/bin}
+# The stored runs were made with the reference products; kvlink-eval refuses to mix them in one folder.
+PRODUCTS=${PRODUCTS:-f32}
 MODEL=${MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
 THREADS=${THREADS:-1}
 STEP=${STEP:-50}
@@ -23,7 +25,7 @@ for ((lim = STEP; lim <= LIMIT; lim += STEP)); do
   for set in "${SETS[@]}"; do
     n=$(grep -c . "$DATA/$set.jsonl")
     [ "$lim" -gt "$n" ] && [ $((lim - STEP)) -ge "$n" ] && continue  # this set is exhausted
-    "$BIN/kvlink-eval" -m "$MODEL" --data "$DATA/$set.jsonl" --out "$OUT/$set" --mode full --limit "$lim" \
+    "$BIN/kvlink-eval" -m "$MODEL" --products "$PRODUCTS" --data "$DATA/$set.jsonl" --out "$OUT/$set" --mode full --limit "$lim" \
       -n 200 -t "$THREADS" --parallel "$PARALLEL" > /dev/null
     echo "make_teacher: $set $(wc -l < "$OUT/$set/predictions.jsonl") answers ($(date +%H:%M:%S))"
   done
