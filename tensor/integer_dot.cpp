@@ -6,6 +6,7 @@
 
 #include "tensor/error.h"
 #include "tensor/f16.h"
+#include "tensor/simd.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
@@ -53,13 +54,6 @@ void check_whole_blocks(int64_t n) {
 }
 
 #if KVLINK_INTEGER_AVX2
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
 // A weight block's 32 values, prepared once for every column: as bytes (8-bit activations: Q4
 // unsigned, Q8_0 as |q| with its signs kept apart) or widened to two vectors of 16 int16.
 struct Weights8 {
@@ -133,7 +127,7 @@ void dot_columns(const uint8_t* row, const Block* const* x, int64_t n_blocks, fl
       if constexpr (kType != DType::Q8_0) offset[c] += s.m * a.s;
     }
   }
-  for (int c = 0; c < C; ++c) out[c] = hsum(acc[c]) + offset[c];
+  for (int c = 0; c < C; ++c) out[c] = hsum256(acc[c]) + offset[c];
 }
 
 template <int C, class Block>

@@ -21,28 +21,35 @@ namespace kvlink {
 namespace {
 constexpr int64_t kMaxRowColumns = 64;  // up to this, the row kernel (as fast as dequantise + sgemm at 16-32 columns)
 
-// y = W x for 2..kMaxRowColumns columns: each weight row is read once and dotted with every column by
-// dot_row_columns, whose per-column arithmetic is dot_row's, so a column gets the number it gets
-// alone (the matvec path): batched decoding's answers are those of decoding alone.
-void mul_mat_rows(const Tensor* w, const float* x, int64_t K, int64_t N, int64_t T, float* y, int n_threads) {
-  const float* xs[kMaxRowColumns];
-  for (int64_t t = 0; t < T; ++t) xs[t] = x + t * K;
+// y = W x for T <= kMaxRowColumns columns xs (F32 rows, or integer blocks of them): each weight row is
+// read once and dotted with every column by `dot_columns` (dot_row_columns or dot_integer_columns),
+// whose per-column arithmetic does not depend on T, so a column gets the number it gets alone:
+// batched decoding's answers are those of decoding alone.
+template <class Column>
+void rows_times_columns(const Tensor* w, const Column* const* xs, int64_t T, float* y, int n_threads,
+                        void (*dot_columns)(DType, const void*, const Column* const*, int64_t, int64_t, float*)) {
+  const int64_t K = w->ne[0], N = w->ne[1];
   const auto* base = static_cast<const uint8_t*>(w->data);
   parallel_for(n_threads, N, matvec_grain(N, n_threads), [&](int64_t r0, int64_t r1, int) {
     for (int64_t r = r0; r < r1; ++r) {
       float out[kMaxRowColumns];
-      dot_row_columns(w->type, base + static_cast<size_t>(r) * w->nb[1], xs, T, K, out);
+      dot_columns(w->type, base + static_cast<size_t>(r) * w->nb[1], xs, T, K, out);
       for (int64_t t = 0; t < T; ++t) y[t * N + r] = out[t];
     }
   });
 }
 
-// The same with the columns quantised to integer blocks (Block: BlockQ16A or BlockQ8A) first, in
-// the arena's scratch, for a weight type with integer kernels.
+void mul_mat_rows(const Tensor* w, const float* x, int64_t T, float* y, int n_threads) {
+  const float* xs[kMaxRowColumns];
+  for (int64_t t = 0; t < T; ++t) xs[t] = x + t * w->ne[0];
+  rows_times_columns<float>(w, xs, T, y, n_threads, dot_row_columns);
+}
+
+// The columns quantised to integer blocks first (Block: BlockQ16A or BlockQ8A), in the arena's
+// scratch, for a weight type with integer kernels.
 template <class Block>
-void mul_mat_integer(const Tensor* w, const float* x, int64_t K, int64_t N, int64_t T, float* y, Arena& arena,
-                     int n_threads) {
-  const int64_t n_blocks = K / kQK;
+void mul_mat_integer(const Tensor* w, const float* x, int64_t T, float* y, Arena& arena, int n_threads) {
+  const int64_t K = w->ne[0], n_blocks = K / kQK;
   static_assert(sizeof(Block) % sizeof(float) == 0, "scratch is counted in floats");
   auto* q = reinterpret_cast<Block*>(arena.work(static_cast<size_t>(T * n_blocks) * sizeof(Block) / sizeof(float)));
   const Block* xs[kMaxRowColumns];
@@ -50,14 +57,7 @@ void mul_mat_integer(const Tensor* w, const float* x, int64_t K, int64_t N, int6
     quantize_activations(x + t * K, K, q + t * n_blocks);
     xs[t] = q + t * n_blocks;
   }
-  const auto* base = static_cast<const uint8_t*>(w->data);
-  parallel_for(n_threads, N, matvec_grain(N, n_threads), [&](int64_t r0, int64_t r1, int) {
-    for (int64_t r = r0; r < r1; ++r) {
-      float out[kMaxRowColumns];
-      dot_integer_columns(w->type, base + static_cast<size_t>(r) * w->nb[1], xs, T, K, out);
-      for (int64_t t = 0; t < T; ++t) y[t * N + r] = out[t];
-    }
-  });
+  rows_times_columns<Block>(w, xs, T, y, n_threads, dot_integer_columns);
 }
 
 constexpr int64_t kTileRows = 128;      // weight rows per task
@@ -77,8 +77,8 @@ void kernel_mul_mat(Tensor* node, Arena& arena, int n_threads) {
   const auto products = static_cast<Products>(node->iparams[0]);
   if (T <= kMaxRowColumns && products != Products::F32 && has_integer_kernel(w->type)) {
     row_bytes(w->type, K);  // throws before the parallel loop unless K is a whole number of blocks
-    if (products == Products::INT16) return mul_mat_integer<BlockQ16A>(w, xd, K, N, T, yd, arena, n_threads);
-    return mul_mat_integer<BlockQ8A>(w, xd, K, N, T, yd, arena, n_threads);
+    if (products == Products::INT16) return mul_mat_integer<BlockQ16A>(w, xd, T, yd, arena, n_threads);
+    return mul_mat_integer<BlockQ8A>(w, xd, T, yd, arena, n_threads);
   }
   if (T == 1) {
     matvec(w->type, w->data, w->nb[1], N, K, xd, yd, n_threads);
@@ -86,7 +86,7 @@ void kernel_mul_mat(Tensor* node, Arena& arena, int n_threads) {
   }
   if (T <= kMaxRowColumns) {
     row_bytes(w->type, K);  // throws before the parallel loop unless K is a whole number of blocks
-    mul_mat_rows(w, xd, K, N, T, yd, n_threads);
+    mul_mat_rows(w, xd, T, yd, n_threads);
     return;
   }
   const int64_t row_tiles = (N + kTileRows - 1) / kTileRows;
