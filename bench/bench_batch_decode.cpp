@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/bench_common.h"
+#include "tools/cli.h"
 
 #include "model/batch_decode.h"
 #include "model/generate.h"
@@ -25,8 +26,8 @@ int main(int argc, char** argv) {
   std::string model_path;
   int n_seq = 16, n_prompt = 1500, n_decode = 32, runs = 3, threads = 2;
   app.add_option("-m,--model", model_path)->required();
-  std::string products = "int16";
-  app.add_option("--products", products, "f32, int16 or int8 (docs/PRODUCTS.md)")->capture_default_str();
+  kvlink::Products products = kvlink::kDefaultProducts;
+  kvlink_tools::add_products_flag(app, products);
   app.add_option("-N,--sequences", n_seq)->capture_default_str();
   app.add_option("-p,--prompt-tokens", n_prompt)->capture_default_str();
   app.add_option("-d,--decode-tokens", n_decode)->capture_default_str();
@@ -35,7 +36,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     const auto model = kvlink::Model::load(model_path);
-    model->products = kvlink::parse_products(products);
+    model->products = products;
     const int32_t rows = n_prompt + n_decode + 1;
     kvlink::GenerateOptions gen;
     gen.n_predict = n_decode;

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/bench_common.h"
+#include "tools/cli.h"
 
 #include "model/context.h"
 #include "model/llama_model.h"
@@ -27,8 +28,8 @@ int main(int argc, char** argv) {
   std::string model_path;
   int n_prompt = 512, n_decode = 64, runs = 5, threads = 1;
   app.add_option("-m,--model", model_path)->required();
-  std::string products = "int16";
-  app.add_option("--products", products, "f32, int16 or int8 (docs/PRODUCTS.md)")->capture_default_str();
+  kvlink::Products products = kvlink::kDefaultProducts;
+  kvlink_tools::add_products_flag(app, products);
   app.add_option("-p,--prompt-tokens", n_prompt)->capture_default_str();
   app.add_option("-d,--decode-tokens", n_decode)->capture_default_str();
   app.add_option("-r,--runs", runs)->capture_default_str();
@@ -36,7 +37,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     const auto model = kvlink::Model::load(model_path);
-    model->products = kvlink::parse_products(products);
+    model->products = products;
     const auto prompt = prompt_of(*model, n_prompt);
     kvlink::Context ctx(*model, kvlink::ContextParams{n_prompt + n_decode, kvlink::DType::F16, threads});
     std::vector<double> prefill, decode;

@@ -22,6 +22,7 @@
 #include "kvlink/answer/session.h"
 #include "kvlink/cache/cache_store.h"
 #include "model/context.h"
+#include "tools/cli.h"
 
 namespace {
 
@@ -89,8 +90,8 @@ int main(int argc, char** argv) {
   int n_chunks = 10, runs = 5, threads = 2, link_tokens = 5;
   bool cold = false;
   app.add_option("-m,--model", model_path)->required();
-  std::string products = "int16";
-  app.add_option("--products", products, "f32, int16 or int8 (docs/PRODUCTS.md)")->capture_default_str();
+  kvlink::Products products = kvlink::kDefaultProducts;
+  kvlink_tools::add_products_flag(app, products);
   app.add_option("--cache", cache_dir)->capture_default_str();
   app.add_option("--chunk-sizes", sizes)->delimiter(',')->capture_default_str();
   app.add_option("--n-chunks", n_chunks)->capture_default_str();
@@ -102,7 +103,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     const auto model = kvlink::Model::load(model_path);
-    model->products = kvlink::parse_products(products);
+    model->products = products;
     kvlink::QuerySession session(*model, kvlink::SessionConfig{cache_dir, kvlink::DType::F16, link_tokens,
                                                                kvlink::DType::F16, threads, false});
     kvlink::CacheStore& store = *session.store();

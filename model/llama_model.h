@@ -61,7 +61,7 @@ class Model {
   // How the weights' products with up to 64 activation columns are done (decoding, short prefills):
   // INT16 (activations rounded to 16 bits per block; the default), F32 (the reference arithmetic) or
   // INT8 (llama.cpp's); tensor/integer_dot.h, the tools' --products. Set before building graphs.
-  Products products = Products::INT16;
+  Products products = kDefaultProducts;
 
  private:
   uint64_t base_fingerprint_ = 0;

@@ -17,32 +17,9 @@ namespace kvlink {
 
 namespace {
 
-// A weight block's scale and offset: x = d q + m (Q4_0: q in 0..15, m = -8 d; Q8_0: m = 0).
-struct WeightScales {
-  float d = 0.0f;
-  float m = 0.0f;
-};
-
-WeightScales weight_scales(DType type, const uint8_t* block) {
-  uint16_t d, m;
-  std::memcpy(&d, block, 2);
-  WeightScales w;
-  w.d = fp16_to_fp32(d);
-  if (type == DType::Q4_0) w.m = -8.0f * w.d;
-  if (type == DType::Q4_1) {
-    std::memcpy(&m, block + 2, 2);
-    w.m = fp16_to_fp32(m);
-  }
-  return w;
-}
-
-size_t weight_block_bytes(DType type) {
-  switch (type) {
-    case DType::Q4_0: return sizeof(BlockQ4_0);
-    case DType::Q4_1: return sizeof(BlockQ4_1);
-    case DType::Q8_0: return sizeof(BlockQ8_0);
-    default: throw Error(std::string("no integer dot product for ") + dtype_name(type));
-  }
+// Throws unless `type` has integer kernels.
+void check_integer_type(DType type) {
+  if (!has_integer_kernel(type)) throw Error(std::string("no integer dot product for ") + dtype_name(type));
 }
 
 // The largest |q| of an activation block: 127 or 32767.
@@ -63,16 +40,24 @@ struct Weights16 {
   __m256i lo, hi;  // elements 0..15, 16..31
 };
 
+// A Q4 block's 16 bytes as its 32 values 0..15: low nibbles (elements 0..15), high nibbles (16..31).
+inline void q4_nibbles(const uint8_t* qs, __m128i* lo, __m128i* hi) {
+  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i mask = _mm_set1_epi8(0x0F);
+  *lo = _mm_and_si128(raw, mask);
+  *hi = _mm_and_si128(_mm_srli_epi16(raw, 4), mask);
+}
+
 template <DType kType>
 inline Weights8 load_weights8(const uint8_t* qs) {
   Weights8 w;
   if constexpr (kType == DType::Q8_0) {
     w.sign = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs));
     w.u = _mm256_sign_epi8(w.sign, w.sign);
-  } else {  // low nibbles are elements 0..15, high nibbles 16..31
-    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-    const __m128i mask = _mm_set1_epi8(0x0F);
-    w.u = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(raw, 4), mask), _mm_and_si128(raw, mask));
+  } else {
+    __m128i lo, hi;
+    q4_nibbles(qs, &lo, &hi);
+    w.u = _mm256_set_m128i(hi, lo);
   }
   return w;
 }
@@ -83,9 +68,9 @@ inline Weights16 load_weights16(const uint8_t* qs) {
     const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs));
     return {_mm256_cvtepi8_epi16(_mm256_castsi256_si128(raw)), _mm256_cvtepi8_epi16(_mm256_extracti128_si256(raw, 1))};
   } else {
-    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-    const __m128i mask = _mm_set1_epi8(0x0F);
-    return {_mm256_cvtepu8_epi16(_mm_and_si128(raw, mask)), _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(raw, 4), mask))};
+    __m128i lo, hi;
+    q4_nibbles(qs, &lo, &hi);
+    return {_mm256_cvtepu8_epi16(lo), _mm256_cvtepu8_epi16(hi)};
   }
 }
 
@@ -109,6 +94,7 @@ inline __m256 block_products(const Weights16& w, const BlockQ16A& a) {
 // C columns of one weight row. Per block and column: acc += (dw dx) * products, offset += mw sx.
 template <DType kType, int C, class Block>
 void dot_columns(const uint8_t* row, const Block* const* x, int64_t n_blocks, float* out) {
+  // compile-time block size (type_traits' block_bytes, as a constant for the loop's stride)
   constexpr size_t kBytes = kType == DType::Q4_0 ? sizeof(BlockQ4_0) : kType == DType::Q4_1 ? sizeof(BlockQ4_1) : sizeof(BlockQ8_0);
   constexpr size_t kQs = kType == DType::Q4_1 ? 4 : 2;
   __m256 acc[C];
@@ -116,7 +102,7 @@ void dot_columns(const uint8_t* row, const Block* const* x, int64_t n_blocks, fl
   for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps(), offset[c] = 0.0f;
   for (int64_t k = 0; k < n_blocks; ++k) {
     const uint8_t* b = row + k * kBytes;
-    const WeightScales s = weight_scales(kType, b);
+    const BlockScales s = block_scales(kType, b);
     const auto w = [&] {
       if constexpr (std::is_same_v<Block, BlockQ8A>) return load_weights8<kType>(b + kQs);
       else return load_weights16<kType>(b + kQs);
@@ -147,9 +133,9 @@ void dot_columns_avx2(DType type, const void* row, const Block* const* x, int64_
   for (; c < n_x; ++c) dot_columns_of<1>(type, r, x + c, n / kQK, out + c);
 }
 
-// One block's scale and rounded values (nearest, ties to even: the reference's nearbyint), their sum.
+// One block's scale, rounded values (nearest, ties to even: the reference's nearbyint) and sum.
 template <class Block>
-__m256i round_block(const float* x, Block* out, __m256i q[4]) {
+void round_block(const float* x, Block* out, __m256i q[4]) {
   __m256 v[4];
   __m256 amax = _mm256_setzero_ps();
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
@@ -169,7 +155,6 @@ __m256i round_block(const float* x, Block* out, __m256i q[4]) {
   s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
   out->d = d;
   out->s = d * static_cast<float>(_mm_cvtsi128_si32(s));
-  return sum;
 }
 
 // The packs interleave 128-bit lanes; the permutes put the values back in element order.
@@ -202,8 +187,8 @@ void quantize_any(const float* x, int64_t n, Block* out) {
 
 template <class Block>
 void dot_any(DType type, const void* row, const Block* const* x, int64_t n_x, int64_t n, float* out) {
-  row_bytes(type, n);         // throws unless n is a whole number of blocks
-  weight_block_bytes(type);  // throws unless the type has integer kernels
+  row_bytes(type, n);  // throws unless n is a whole number of blocks
+  check_integer_type(type);
 #if KVLINK_INTEGER_AVX2
   dot_columns_avx2(type, row, x, n_x, n, out);
 #else
@@ -240,11 +225,12 @@ int weight_q(DType type, const uint8_t* block, int i) {
 
 template <class Block>
 double ref_dot(DType type, const void* row, const Block* x, int64_t n) {
-  const size_t bb = weight_block_bytes(type);
+  check_integer_type(type);
+  const size_t bb = type_traits(type).block_bytes;
   double total = 0.0;
   for (int64_t k = 0; k < n / kQK; ++k) {
     const uint8_t* b = static_cast<const uint8_t*>(row) + k * bb;
-    const WeightScales w = weight_scales(type, b);
+    const BlockScales w = block_scales(type, b);
     int64_t products = 0;
     for (int i = 0; i < kQK; ++i) products += static_cast<int64_t>(weight_q(type, b, i)) * x[k].qs[i];
     total += static_cast<double>(w.d) * x[k].d * static_cast<double>(products) + static_cast<double>(w.m) * x[k].s;

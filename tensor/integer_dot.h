@@ -24,6 +24,7 @@ enum class Products {
   INT16,  // activations quantised to BlockQ16A, integer block products, where the type has them
   INT8,   // activations quantised to BlockQ8A, integer block products, where the type has them
 };
+inline constexpr Products kDefaultProducts = Products::INT16;
 // "f32", "int16", "int8"; parse_products throws kvlink::Error on anything else.
 const char* products_name(Products p);
 Products parse_products(const std::string& name);

@@ -74,20 +74,15 @@ void kernel_mul_mat(Tensor* node, Arena& arena, int n_threads) {
   auto* yd = static_cast<float*>(node->data);
 
   if (T < 1) return;
-  const auto products = static_cast<Products>(node->iparams[0]);
-  if (T <= kMaxRowColumns && products != Products::F32 && has_integer_kernel(w->type)) {
-    row_bytes(w->type, K);  // throws before the parallel loop unless K is a whole number of blocks
-    if (products == Products::INT16) return mul_mat_integer<BlockQ16A>(w, xd, T, yd, arena, n_threads);
-    return mul_mat_integer<BlockQ8A>(w, xd, T, yd, arena, n_threads);
-  }
-  if (T == 1) {
-    matvec(w->type, w->data, w->nb[1], N, K, xd, yd, n_threads);
-    return;
-  }
   if (T <= kMaxRowColumns) {
     row_bytes(w->type, K);  // throws before the parallel loop unless K is a whole number of blocks
-    mul_mat_rows(w, xd, T, yd, n_threads);
-    return;
+    const auto products = static_cast<Products>(node->iparams[0]);
+    if (products != Products::F32 && has_integer_kernel(w->type)) {
+      if (products == Products::INT16) return mul_mat_integer<BlockQ16A>(w, xd, T, yd, arena, n_threads);
+      return mul_mat_integer<BlockQ8A>(w, xd, T, yd, arena, n_threads);
+    }
+    if (T == 1) return matvec(w->type, w->data, w->nb[1], N, K, xd, yd, n_threads);
+    return mul_mat_rows(w, xd, T, yd, n_threads);
   }
   const int64_t row_tiles = (N + kTileRows - 1) / kTileRows;
   const int64_t token_tiles = (T + kTileTokens - 1) / kTileTokens;

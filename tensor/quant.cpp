@@ -72,15 +72,6 @@ float dot_f16(const uint16_t* a, const float* x, int64_t n) {
   return s;
 }
 
-// A Q4_0/Q4_1 block's scale d and offset m (x = d q + m; Q4_0 stores no m and uses m = -8 d).
-inline void q4_scales(const uint8_t* block, bool has_min, float* d, float* m) {
-  uint16_t dh, mh = 0;
-  __builtin_memcpy(&dh, block, 2);
-  if (has_min) __builtin_memcpy(&mh, block + 2, 2);
-  *d = fp16_to_fp32(dh);
-  *m = has_min ? fp16_to_fp32(mh) : -8.0f * *d;
-}
-
 // Dot products of one Q4_0/Q4_1 row with C columns: each block is unpacked once for all of them. Per
 // block: sum_i (d q_i + m) x_i = d * sum q_i x_i + m * sum x_i (Q4_0: m = -8 d). A column's arithmetic
 // does not depend on C, and the one-column dot (dot_q4) is C = 1, so a column gets the same number in
@@ -91,11 +82,10 @@ void dot_q4_columns(const uint8_t* row, size_t block_bytes, const float* const* 
   for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
   for (int64_t k = 0; k < n_blocks; ++k) {
     const uint8_t* b = row + k * block_bytes;
-    float d, m;
-    q4_scales(b, kHasMin, &d, &m);
+    const BlockScales sc = block_scales(kHasMin ? DType::Q4_1 : DType::Q4_0, b);
     __m256 q[4];
     unpack_q4(b + (kHasMin ? 4 : 2), q);
-    const __m256 vd = _mm256_set1_ps(d), vm = _mm256_set1_ps(m);
+    const __m256 vd = _mm256_set1_ps(sc.d), vm = _mm256_set1_ps(sc.m);
     for (int c = 0; c < C; ++c) {
       const float* xc = x[c] + k * kQK;
       const __m256 x0 = _mm256_loadu_ps(xc), x1 = _mm256_loadu_ps(xc + 8), x2 = _mm256_loadu_ps(xc + 16),
@@ -161,11 +151,10 @@ void dot_columns_of(DType type, const void* row, const float* const* x, int64_t 
 void dequant_q4(const uint8_t* row, size_t block_bytes, bool has_min, float* y, int64_t n_blocks) {
   for (int64_t k = 0; k < n_blocks; ++k, y += kQK) {
     const uint8_t* b = row + k * block_bytes;
-    float d, m;
-    q4_scales(b, has_min, &d, &m);
+    const BlockScales sc = block_scales(has_min ? DType::Q4_1 : DType::Q4_0, b);
     __m256 q[4];
     unpack_q4(b + (has_min ? 4 : 2), q);
-    const __m256 vd = _mm256_set1_ps(d), vm = _mm256_set1_ps(m);
+    const __m256 vd = _mm256_set1_ps(sc.d), vm = _mm256_set1_ps(sc.m);
     // Q4_0: d * (q - 8) is computed as d * q + (-8 d), exact in float for 4-bit q and an fp16 d.
     for (int i = 0; i < 4; ++i) _mm256_storeu_ps(y + 8 * i, _mm256_fmadd_ps(vd, q[i], vm));
   }

@@ -5,8 +5,10 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "tensor/dtype.h"
+#include "tensor/f16.h"
 
 namespace kvlink {
 
@@ -20,6 +22,25 @@ struct BlockQ4_K { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qs[kQK
 struct BlockQ6_K { uint8_t ql[kQK_K / 2]; uint8_t qh[kQK_K / 4]; int8_t scales[kQK_K / 16]; uint16_t d; };
 static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ8_0) == 34, "block layout");
 static_assert(sizeof(BlockQ4_K) == 144 && sizeof(BlockQ6_K) == 210, "block layout");
+
+// The scale d and offset m of a Q4_0, Q4_1 or Q8_0 block: x = d q + m, with q the stored value
+// (Q4: 0..15; Q4_0 stores no m and uses m = -8 d, exact in float for an fp16 d; Q8_0: m = 0).
+struct BlockScales {
+  float d = 0.0f;
+  float m = 0.0f;
+};
+inline BlockScales block_scales(DType type, const uint8_t* block) {
+  uint16_t h;
+  std::memcpy(&h, block, 2);
+  BlockScales s;
+  s.d = fp16_to_fp32(h);
+  if (type == DType::Q4_0) s.m = -8.0f * s.d;
+  if (type == DType::Q4_1) {
+    std::memcpy(&h, block + 2, 2);
+    s.m = fp16_to_fp32(h);
+  }
+  return s;
+}
 
 // n elements of `src` (type `type`, n a multiple of its block size) into F32. Supports every DType
 // except I32.

@@ -41,14 +41,22 @@ inline int clamp_threads(int requested) {
   return std::clamp(requested, 1, cores);
 }
 
-// --products: how quantised weights are multiplied with up to 64 activation columns (decoding, short
-// prefills): int16 (the default: activations rounded to 16 bits per block of 32), f32 (the reference
+// --products NAME into `products` (its value is the default shown): how quantised weights are
+// multiplied with up to 64 activation columns (decoding, short prefills): int16, f32 (the reference
 // arithmetic) or int8 (llama.cpp's; fastest, changes answers). docs/PRODUCTS.md.
-inline void add_products_flag(CLI::App& app, std::string& name) {
-  if (name.empty()) name = "int16";
-  app.add_option("--products", name, "weight x activation products: int16, f32 (reference) or int8 (llama.cpp's)")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"int16", "f32", "int8"}));
+inline void add_products_flag(CLI::App& app, kvlink::Products& products) {
+  app.add_option_function<std::string>(
+         "--products", [&products](const std::string& name) { products = kvlink::parse_products(name); },
+         "weight x activation products: int16, f32 (reference) or int8 (llama.cpp's)")
+      ->default_str(kvlink::products_name(products))
+      ->check([](const std::string& name) {
+        try {
+          kvlink::parse_products(name);
+          return std::string();
+        } catch (const std::exception& e) {
+          return std::string(e.what());
+        }
+      });
 }
 
 }  // namespace kvlink_tools

@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--ape-scale", opt.ape_scale, "ape: scale S of the chunk rows' log-sum-exp (> 0)")->capture_default_str();
   app.add_option("--epic-tokens", opt.epic_tokens, "epic: tokens recomputed at the start of every chunk")->capture_default_str();
-  std::string products;
+  kvlink::Products products = kvlink::kDefaultProducts;
   kvlink_tools::add_products_flag(app, products);
   app.add_option("-t,--threads", opt.n_threads, "threads")->capture_default_str()->check(CLI::Range(1, 256));
   app.add_option("--parallel", opt.parallel, "answers decoded together in one batch (1: each alone)")
@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
     if (opt.n_predict < 1) throw kvlink::Error("-n must be at least 1");
     opt.kv_type = kvlink::parse_cache_type(kv_type);
     const auto model = kvlink::Model::load(model_path, adapter_path);
-    model->products = kvlink::parse_products(products);
+    model->products = products;
     kvlink_tools::ProgressBar bar("evaluating");
     kvlink::EvalCallbacks cb;
     cb.progress = [&](long done, long total) { bar.update(done, total, static_cast<double>(done), "answers/s"); };

@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(16, 1 << 20));
   app.add_option("--kv-type", kv_type, "cache element type: f16, q8_0, q4_0 or f32")->capture_default_str();
-  std::string products;
+  kvlink::Products products = kvlink::kDefaultProducts;
   kvlink_tools::add_products_flag(app, products);
   app.add_option("-t,--threads", opt.n_threads, "threads")->capture_default_str()->check(CLI::Range(1, 256));
   app.add_flag("--prune", opt.prune, "delete cache files of this type that no document uses any more");
@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
   try {
     opt.kv_type = kvlink::parse_cache_type(kv_type);
     const auto model = kvlink::Model::load(model_path, adapter_path);
-    model->products = kvlink::parse_products(products);
+    model->products = products;
     kvlink_tools::ProgressBar bar("encoding");
     kvlink::PrecomputeCallbacks cb;
     cb.note = [&](const std::string& line) {

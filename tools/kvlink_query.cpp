@@ -24,7 +24,7 @@ namespace {
 
 struct Flags {
   std::string model_path, adapter_path, prompt, prompt_file, kv_cache_type = "f16";
-  std::string products;
+  kvlink::Products products = kvlink::kDefaultProducts;
   kvlink::QueryOptions opt;
   bool json = false, verbose = false;
   // Questions over documents.
@@ -187,7 +187,7 @@ int main(int argc, char** argv) {
     opt.kv_cache_type = parse_kv_cache_type(f.kv_cache_type);
     const bool documents = !f.docs.empty() || f.top_k > 0 || !f.cache_dir.empty();
     const auto model = kvlink::Model::load(f.model_path, f.adapter_path);
-    model->products = kvlink::parse_products(f.products);
+    model->products = f.products;
     return documents ? run_documents(f, *model) : run_plain(f, *model);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "kvlink-query: error: %s\n", e.what());

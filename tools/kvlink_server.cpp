@@ -19,7 +19,7 @@ namespace {
 
 struct Flags {
   std::string model_path, adapter_path, mode = "epic", kv_type;
-  std::string products;
+  kvlink::Products products = kvlink::kDefaultProducts;
   kvlink::EngineConfig engine;
   kvlink::HttpConfig http;
   double grace_s = 10;
@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
     if (f.http.model_name.empty()) f.http.model_name = std::filesystem::path(f.model_path).filename().string();
     std::filesystem::create_directories(f.engine.session.cache_dir);
     const auto model = kvlink::Model::load(f.model_path, f.adapter_path);
-    model->products = kvlink::parse_products(f.products);
+    model->products = f.products;
     kvlink::ServerMetrics metrics;
     kvlink::Engine engine(*model, f.engine, metrics);
     kvlink::HttpServer http(engine, metrics, f.http);
