@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 #include "tensor/error.h"
 #include "tensor/f16.h"
@@ -74,63 +75,105 @@ inline Weights16 load_weights16(const uint8_t* qs) {
   }
 }
 
+// An activation block's values as the products take them: 32 bytes (BlockQ8A) or two vectors of 16
+// int16 (BlockQ16A).
+struct Activations8 {
+  __m256i q;
+};
+struct Activations16 {
+  __m256i q0, q1;
+};
+inline Activations8 load_activations(const BlockQ8A& a) { return {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs))}; }
+inline Activations16 load_activations(const BlockQ16A& a) {
+  return {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs)),
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs + 16))};
+}
+
 // sum(w_i q_i) over a block as 8 partial sums of 4 products each, in float: exact (a lane's sum is
 // at most 4 * 127 * 32767 < 2^24).
 template <DType kType>
-inline __m256 block_products(const Weights8& w, const BlockQ8A& a) {
-  __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
-  if constexpr (kType == DType::Q8_0) q = _mm256_sign_epi8(q, w.sign);
-  const __m256i pairs = _mm256_maddubs_epi16(w.u, q);  // |pair| <= 2 * 128 * 127: no saturation
+inline __m256 block_products(const Weights8& w, Activations8 a) {
+  if constexpr (kType == DType::Q8_0) a.q = _mm256_sign_epi8(a.q, w.sign);
+  const __m256i pairs = _mm256_maddubs_epi16(w.u, a.q);  // |pair| <= 2 * 128 * 127: no saturation
   return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
 }
 
 template <DType kType>
-inline __m256 block_products(const Weights16& w, const BlockQ16A& a) {
-  const __m256i q0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs));
-  const __m256i q1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs + 16));
-  return _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(w.lo, q0), _mm256_madd_epi16(w.hi, q1)));
+inline __m256 block_products(const Weights16& w, const Activations16& a) {
+  return _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(w.lo, a.q0), _mm256_madd_epi16(w.hi, a.q1)));
 }
 
-// C columns of one weight row. Per block and column: acc += (dw dx) * products, offset += mw sx.
+// One weight row by C columns from column c0 on; out[c0 + c]. Per block and column:
+// acc += (dw dx) * products, offset = fma(mw, sx, offset). For C > 1 the columns' block scales lie
+// side by side (ColumnScales), so one vector multiply gives 8 columns' dw dx and one FMA their
+// offsets, lane by lane; C = 1 does the same operations in scalars. Every column thus gets the same
+// operations in the same order whatever the group's size: its result does not depend on the columns
+// beside it (batched decoding equals decoding alone).
 template <DType kType, int C, class Block>
-void dot_columns(const uint8_t* row, const Block* const* x, int64_t n_blocks, float* out) {
+void dot_group(const uint8_t* row, const Block* const* x, const ColumnScales& cs, int64_t c0, int64_t n_blocks, float* out) {
   // compile-time block size (type_traits' block_bytes, as a constant for the loop's stride)
   constexpr size_t kBytes = kType == DType::Q4_0 ? sizeof(BlockQ4_0) : kType == DType::Q4_1 ? sizeof(BlockQ4_1) : sizeof(BlockQ8_0);
   constexpr size_t kQs = kType == DType::Q4_1 ? 4 : 2;
+  using Weights = std::conditional_t<std::is_same_v<Block, BlockQ8A>, Weights8, Weights16>;
   __m256 acc[C];
-  float offset[C];
-  for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps(), offset[c] = 0.0f;
+  __m256 offset = _mm256_setzero_ps();
+  float offset1 = 0.0f;
+  for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
   for (int64_t k = 0; k < n_blocks; ++k) {
     const uint8_t* b = row + k * kBytes;
     const BlockScales s = block_scales(kType, b);
-    const auto w = [&] {
-      if constexpr (std::is_same_v<Block, BlockQ8A>) return load_weights8<kType>(b + kQs);
-      else return load_weights16<kType>(b + kQs);
-    }();
-    for (int c = 0; c < C; ++c) {
-      const Block& a = x[c][k];
-      acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(s.d * a.d), block_products<kType>(w, a), acc[c]);
-      if constexpr (kType != DType::Q8_0) offset[c] += s.m * a.s;
+    Weights w;
+    if constexpr (std::is_same_v<Block, BlockQ8A>) w = load_weights8<kType>(b + kQs);
+    else w = load_weights16<kType>(b + kQs);
+    if constexpr (C == 1) {
+      const Block& a = x[c0][k];
+      acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(s.d * a.d), block_products<kType>(w, load_activations(a)), acc[0]);
+      if constexpr (kType != DType::Q8_0) offset1 = std::fma(s.m, a.s, offset1);
+    } else {
+      const __m256 dx = _mm256_loadu_ps(cs.d + k * cs.stride + c0);
+      const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(s.d), dx);
+      if constexpr (kType != DType::Q8_0) {
+        offset = _mm256_fmadd_ps(_mm256_set1_ps(s.m), _mm256_loadu_ps(cs.s + k * cs.stride + c0), offset);
+      }
+      for (int c = 0; c < C; ++c) {
+        const auto q = load_activations(x[c0 + c][k]);
+        const __m256i lane = _mm256_set1_epi32(c);
+        acc[c] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(scale, lane), block_products<kType>(w, q), acc[c]);
+      }
     }
   }
-  for (int c = 0; c < C; ++c) out[c] = hsum256(acc[c]) + offset[c];
+  if constexpr (C == 1) {
+    out[c0] = hsum256(acc[0]) + offset1;
+  } else {
+    alignas(32) float off[8];
+    _mm256_store_ps(off, offset);
+    for (int c = 0; c < C; ++c) out[c0 + c] = hsum256(acc[c]) + off[c];
+  }
 }
 
 template <int C, class Block>
-void dot_columns_of(DType type, const uint8_t* row, const Block* const* x, int64_t n_blocks, float* out) {
+void dot_group_of(DType type, const uint8_t* row, const Block* const* x, const ColumnScales& cs, int64_t c0,
+                  int64_t n_blocks, float* out) {
   switch (type) {
-    case DType::Q4_0: return dot_columns<DType::Q4_0, C>(row, x, n_blocks, out);
-    case DType::Q4_1: return dot_columns<DType::Q4_1, C>(row, x, n_blocks, out);
-    default: return dot_columns<DType::Q8_0, C>(row, x, n_blocks, out);
+    case DType::Q4_0: return dot_group<DType::Q4_0, C>(row, x, cs, c0, n_blocks, out);
+    case DType::Q4_1: return dot_group<DType::Q4_1, C>(row, x, cs, c0, n_blocks, out);
+    default: return dot_group<DType::Q8_0, C>(row, x, cs, c0, n_blocks, out);
   }
 }
 
+// n_rows rows by n_x columns, each row in groups of 8, then 4, then 1 column (measured: groups of 8
+// make batched decoding of 16 sequences 1.16x faster than groups of 4; two rows at a time, no faster).
 template <class Block>
-void dot_columns_avx2(DType type, const void* row, const Block* const* x, int64_t n_x, int64_t n, float* out) {
-  const auto* r = static_cast<const uint8_t*>(row);
-  int64_t c = 0;
-  for (; c + 4 <= n_x; c += 4) dot_columns_of<4>(type, r, x + c, n / kQK, out + c);
-  for (; c < n_x; ++c) dot_columns_of<1>(type, r, x + c, n / kQK, out + c);
+void dot_tile_avx2(DType type, const void* rows, size_t stride, int64_t n_rows, const Block* const* x,
+                   const ColumnScales& cs, int64_t n_x, int64_t n, float* out) {
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const uint8_t* row = static_cast<const uint8_t*>(rows) + r * stride;
+    float* o = out + r * n_x;
+    int64_t c = 0;
+    for (; c + 8 <= n_x; c += 8) dot_group_of<8>(type, row, x, cs, c, n / kQK, o);
+    for (; c + 4 <= n_x; c += 4) dot_group_of<4>(type, row, x, cs, c, n / kQK, o);
+    for (; c < n_x; ++c) dot_group_of<1>(type, row, x, cs, c, n / kQK, o);
+  }
 }
 
 // One block's scale, rounded values (nearest, ties to even: the reference's nearbyint) and sum.
@@ -186,13 +229,18 @@ void quantize_any(const float* x, int64_t n, Block* out) {
 }
 
 template <class Block>
-void dot_any(DType type, const void* row, const Block* const* x, int64_t n_x, int64_t n, float* out) {
+void dot_any(DType type, const void* rows, size_t stride, int64_t n_rows, const Block* const* x, const ColumnScales& cs,
+             int64_t n_x, int64_t n, float* out) {
   row_bytes(type, n);  // throws unless n is a whole number of blocks
   check_integer_type(type);
 #if KVLINK_INTEGER_AVX2
-  dot_columns_avx2(type, row, x, n_x, n, out);
+  dot_tile_avx2(type, rows, stride, n_rows, x, cs, n_x, n, out);
 #else
-  for (int64_t c = 0; c < n_x; ++c) out[c] = static_cast<float>(ref::dot_integer(type, row, x[c], n));
+  (void)cs;
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const void* row = static_cast<const uint8_t*>(rows) + r * stride;
+    for (int64_t c = 0; c < n_x; ++c) out[r * n_x + c] = static_cast<float>(ref::dot_integer(type, row, x[c], n));
+  }
 #endif
 }
 
@@ -261,11 +309,46 @@ bool has_integer_kernel(DType type) { return type == DType::Q4_0 || type == DTyp
 void quantize_activations(const float* x, int64_t n, BlockQ8A* out) { quantize_any(x, n, out); }
 void quantize_activations(const float* x, int64_t n, BlockQ16A* out) { quantize_any(x, n, out); }
 
+namespace {
+
+template <class Block>
+void scales_of(const Block* const* x, int64_t n_x, int64_t n_blocks, float* d, float* s) {
+  const int64_t stride = column_scales_stride(n_x);
+  for (int64_t k = 0; k < n_blocks; ++k) {
+    for (int64_t c = 0; c < stride; ++c) {
+      d[k * stride + c] = c < n_x ? x[c][k].d : 0.0f;
+      s[k * stride + c] = c < n_x ? x[c][k].s : 0.0f;
+    }
+  }
+}
+
+// The columns' scales for one call (the products prepare them once for every row).
+template <class Block>
+void dot_columns_alone(DType type, const void* row, const Block* const* x, int64_t n_x, int64_t n, float* out) {
+  const int64_t n_blocks = n / kQK, size = column_scales_size(n_x, n_blocks);
+  std::vector<float> d(static_cast<size_t>(size)), s(static_cast<size_t>(size));
+  if (n % kQK == 0) scales_of(x, n_x, n_blocks, d.data(), s.data());
+  dot_any(type, row, 0, 1, x, ColumnScales{d.data(), s.data(), column_scales_stride(n_x)}, n_x, n, out);
+}
+
+}  // namespace
+
+void column_scales(const BlockQ8A* const* x, int64_t n_x, int64_t n_blocks, float* d, float* s) { scales_of(x, n_x, n_blocks, d, s); }
+void column_scales(const BlockQ16A* const* x, int64_t n_x, int64_t n_blocks, float* d, float* s) { scales_of(x, n_x, n_blocks, d, s); }
+
 void dot_integer_columns(DType type, const void* row, const BlockQ8A* const* x, int64_t n_x, int64_t n, float* out) {
-  dot_any(type, row, x, n_x, n, out);
+  dot_columns_alone(type, row, x, n_x, n, out);
 }
 void dot_integer_columns(DType type, const void* row, const BlockQ16A* const* x, int64_t n_x, int64_t n, float* out) {
-  dot_any(type, row, x, n_x, n, out);
+  dot_columns_alone(type, row, x, n_x, n, out);
+}
+void dot_integer_tile(DType type, const void* rows, size_t stride, int64_t n_rows, const BlockQ8A* const* x,
+                      const ColumnScales& scales, int64_t n_x, int64_t n, float* out) {
+  dot_any(type, rows, stride, n_rows, x, scales, n_x, n, out);
+}
+void dot_integer_tile(DType type, const void* rows, size_t stride, int64_t n_rows, const BlockQ16A* const* x,
+                      const ColumnScales& scales, int64_t n_x, int64_t n, float* out) {
+  dot_any(type, rows, stride, n_rows, x, scales, n_x, n, out);
 }
 
 namespace ref {

@@ -21,20 +21,23 @@ namespace kvlink {
 namespace {
 constexpr int64_t kMaxRowColumns = 64;  // up to this, the row kernel (as fast as dequantise + sgemm at 16-32 columns)
 
-// y = W x for T <= kMaxRowColumns columns xs (F32 rows, or integer blocks of them): each weight row is
-// read once and dotted with every column by `dot_columns` (dot_row_columns or dot_integer_columns),
-// whose per-column arithmetic does not depend on T, so a column gets the number it gets alone:
-// batched decoding's answers are those of decoding alone.
-template <class Column>
-void rows_times_columns(const Tensor* w, const Column* const* xs, int64_t T, float* y, int n_threads,
-                        void (*dot_columns)(DType, const void*, const Column* const*, int64_t, int64_t, float*)) {
-  const int64_t K = w->ne[0], N = w->ne[1];
+constexpr int64_t kRowsPerCall = 8;
+
+// y = W x for T <= kMaxRowColumns columns: each weight row is read once and dotted with every column
+// by `dot(rows, stride, n_rows, out)` (out[r * T + t], for up to kRowsPerCall rows at a time), whose
+// per-column arithmetic does not depend on T, so a column gets the number it gets alone: batched
+// decoding's answers are those of decoding alone.
+template <class Dot>
+void rows_times_columns(const Tensor* w, int64_t T, float* y, int n_threads, const Dot& dot) {
+  const int64_t N = w->ne[1];
   const auto* base = static_cast<const uint8_t*>(w->data);
   parallel_for(n_threads, N, matvec_grain(N, n_threads), [&](int64_t r0, int64_t r1, int) {
-    for (int64_t r = r0; r < r1; ++r) {
-      float out[kMaxRowColumns];
-      dot_columns(w->type, base + static_cast<size_t>(r) * w->nb[1], xs, T, K, out);
-      for (int64_t t = 0; t < T; ++t) y[t * N + r] = out[t];
+    float out[kRowsPerCall * kMaxRowColumns];
+    for (int64_t r = r0; r < r1; r += kRowsPerCall) {
+      const int64_t rows = std::min(kRowsPerCall, r1 - r);
+      dot(base + static_cast<size_t>(r) * w->nb[1], w->nb[1], rows, out);
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t t = 0; t < T; ++t) y[t * N + r + i] = out[i * T + t];
     }
   });
 }
@@ -42,22 +45,36 @@ void rows_times_columns(const Tensor* w, const Column* const* xs, int64_t T, flo
 void mul_mat_rows(const Tensor* w, const float* x, int64_t T, float* y, int n_threads) {
   const float* xs[kMaxRowColumns];
   for (int64_t t = 0; t < T; ++t) xs[t] = x + t * w->ne[0];
-  rows_times_columns<float>(w, xs, T, y, n_threads, dot_row_columns);
+  rows_times_columns(w, T, y, n_threads, [&](const void* rows, size_t stride, int64_t n_rows, float* out) {
+    for (int64_t i = 0; i < n_rows; ++i) {
+      dot_row_columns(w->type, static_cast<const uint8_t*>(rows) + i * stride, xs, T, w->ne[0], out + i * T);
+    }
+  });
 }
 
-// The columns quantised to integer blocks first (Block: BlockQ16A or BlockQ8A), in the arena's
-// scratch, for a weight type with integer kernels.
+// The columns quantised to integer blocks first (Block: BlockQ16A or BlockQ8A), with their scales
+// side by side (ColumnScales), in the arena's scratch, for a weight type with integer kernels.
 template <class Block>
 void mul_mat_integer(const Tensor* w, const float* x, int64_t T, float* y, Arena& arena, int n_threads) {
   const int64_t K = w->ne[0], n_blocks = K / kQK;
   static_assert(sizeof(Block) % sizeof(float) == 0, "scratch is counted in floats");
-  auto* q = reinterpret_cast<Block*>(arena.work(static_cast<size_t>(T * n_blocks) * sizeof(Block) / sizeof(float)));
+  const auto block_floats = static_cast<size_t>(T * n_blocks) * sizeof(Block) / sizeof(float);
+  const auto scale_floats = static_cast<size_t>(column_scales_size(T, n_blocks));
+  float* scratch = arena.work(block_floats + 2 * scale_floats);
+  auto* q = reinterpret_cast<Block*>(scratch);
   const Block* xs[kMaxRowColumns];
   for (int64_t t = 0; t < T; ++t) {
     quantize_activations(x + t * K, K, q + t * n_blocks);
     xs[t] = q + t * n_blocks;
   }
-  rows_times_columns<Block>(w, xs, T, y, n_threads, dot_integer_columns);
+  float* d = scratch + block_floats;
+  float* s = d + scale_floats;
+  column_scales(xs, T, n_blocks, d, s);
+  const ColumnScales scales{d, s, column_scales_stride(T)};
+  rows_times_columns(w, T, y, n_threads,
+                            [&](const void* rows, size_t stride, int64_t n_rows, float* out) {
+                              dot_integer_tile(w->type, rows, stride, n_rows, xs, scales, T, K, out);
+                            });
 }
 
 constexpr int64_t kTileRows = 128;      // weight rows per task

@@ -149,7 +149,7 @@ TEST_P(IntegerDot, ColumnsGetTheirAloneNumbersBitForBit) {
   with_block(bits, [&, type = type](auto block) {
     using Block = decltype(block);
     std::mt19937 rng(4);
-    const int64_t n = 32 * 18, C = 11;
+    const int64_t n = 32 * 18, C = 13;  // a group of 8 columns, one of 4, one alone
     const auto row = weight_row(type, n, rng);
     std::vector<std::vector<Block>> q(C, std::vector<Block>(n / 32));
     std::vector<const Block*> cols(C);
@@ -167,6 +167,42 @@ TEST_P(IntegerDot, ColumnsGetTheirAloneNumbersBitForBit) {
   });
 }
 
+TEST_P(IntegerDot, TileOfRowsEqualsEachRowAlone) {
+  const auto [type, bits] = GetParam();
+  with_block(bits, [&, type = type](auto block) {
+    using Block = decltype(block);
+    std::mt19937 rng(6);
+    const int64_t n = 32 * 5, C = 21, R = 5;
+    std::vector<uint8_t> rows;
+    for (int64_t r = 0; r < R; ++r) {
+      const auto row = weight_row(type, n, rng);
+      rows.insert(rows.end(), row.begin(), row.end());
+    }
+    const size_t stride = row_bytes(type, n);
+    std::vector<std::vector<Block>> q(C, std::vector<Block>(n / 32));
+    std::vector<const Block*> cols(C);
+    for (int64_t c = 0; c < C; ++c) {
+      quantize_activations(activations(n, rng).data(), n, q[c].data());
+      cols[c] = q[c].data();
+    }
+    std::vector<float> d(static_cast<size_t>(column_scales_size(C, n / 32)), -1.0f), s(d.size(), -1.0f);
+    column_scales(cols.data(), C, n / 32, d.data(), s.data());
+    EXPECT_EQ(d[static_cast<size_t>(column_scales_stride(C) + 2)], q[2][1].d);
+    EXPECT_EQ(s[static_cast<size_t>(column_scales_stride(C) + 2)], q[2][1].s);
+    EXPECT_EQ(d[static_cast<size_t>(C)], 0.0f);  // padding after the last column
+    std::vector<float> tile(static_cast<size_t>(R * C));
+    dot_integer_tile(type, rows.data(), stride, R, cols.data(), ColumnScales{d.data(), s.data(), column_scales_stride(C)}, C,
+                     n, tile.data());
+    for (int64_t r = 0; r < R; ++r) {
+      for (int64_t c = 0; c < C; ++c) {
+        float alone;
+        dot_integer_columns(type, rows.data() + r * stride, &cols[c], 1, n, &alone);
+        EXPECT_EQ(tile[static_cast<size_t>(r * C + c)], alone) << "row " << r << " column " << c;
+      }
+    }
+  });
+}
+
 TEST_P(IntegerDot, MulMatUsesTheKernelsUpTo64Columns) {
   const auto [type, bits] = GetParam();
   with_block(bits, [&, type = type, bits = bits](auto block) {
@@ -179,7 +215,7 @@ TEST_P(IntegerDot, MulMatUsesTheKernelsUpTo64Columns) {
       w.insert(w.end(), row.begin(), row.end());
     }
     const size_t rb = row_bytes(type, K);
-    for (int64_t T : {1, 3, 64, 65}) {
+    for (int64_t T : {1, 3, 12, 64, 65}) {
       Graph g;
       Tensor* wt = g.leaf(type, {K, N}, w.data(), "w");
       Tensor* x = g.input(DType::F32, {K, T}, "x");
