@@ -103,14 +103,15 @@ inline __m256 block_products(const Weights16& w, const Activations16& a) {
   return _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(w.lo, a.q0), _mm256_madd_epi16(w.hi, a.q1)));
 }
 
-// One weight row by C columns from column c0 on; out[c0 + c]. Per block and column:
+// One weight row by C columns from column c0 on; out[(c0 + c) * out_stride]. Per block and column:
 // acc += (dw dx) * products, offset = fma(mw, sx, offset). For C > 1 the columns' block scales lie
 // side by side (ColumnScales), so one vector multiply gives 8 columns' dw dx and one FMA their
 // offsets, lane by lane; C = 1 does the same operations in scalars. Every column thus gets the same
 // operations in the same order whatever the group's size: its result does not depend on the columns
 // beside it (batched decoding equals decoding alone).
 template <DType kType, int C, class Block>
-void dot_group(const uint8_t* row, const Block* const* x, const ColumnScales& cs, int64_t c0, int64_t n_blocks, float* out) {
+void dot_group(const uint8_t* row, const Block* const* x, const ColumnScales& cs, int64_t c0, int64_t n_blocks, float* out,
+               int64_t out_stride) {
   // compile-time block size (type_traits' block_bytes, as a constant for the loop's stride)
   constexpr size_t kBytes = kType == DType::Q4_0 ? sizeof(BlockQ4_0) : kType == DType::Q4_1 ? sizeof(BlockQ4_1) : sizeof(BlockQ8_0);
   constexpr size_t kQs = kType == DType::Q4_1 ? 4 : 2;
@@ -143,21 +144,21 @@ void dot_group(const uint8_t* row, const Block* const* x, const ColumnScales& cs
     }
   }
   if constexpr (C == 1) {
-    out[c0] = hsum256(acc[0]) + offset1;
+    out[c0 * out_stride] = hsum256(acc[0]) + offset1;
   } else {
     alignas(32) float off[8];
     _mm256_store_ps(off, offset);
-    for (int c = 0; c < C; ++c) out[c0 + c] = hsum256(acc[c]) + off[c];
+    for (int c = 0; c < C; ++c) out[(c0 + c) * out_stride] = hsum256(acc[c]) + off[c];
   }
 }
 
 template <int C, class Block>
 void dot_group_of(DType type, const uint8_t* row, const Block* const* x, const ColumnScales& cs, int64_t c0,
-                  int64_t n_blocks, float* out) {
+                  int64_t n_blocks, float* out, int64_t out_stride) {
   switch (type) {
-    case DType::Q4_0: return dot_group<DType::Q4_0, C>(row, x, cs, c0, n_blocks, out);
-    case DType::Q4_1: return dot_group<DType::Q4_1, C>(row, x, cs, c0, n_blocks, out);
-    default: return dot_group<DType::Q8_0, C>(row, x, cs, c0, n_blocks, out);
+    case DType::Q4_0: return dot_group<DType::Q4_0, C>(row, x, cs, c0, n_blocks, out, out_stride);
+    case DType::Q4_1: return dot_group<DType::Q4_1, C>(row, x, cs, c0, n_blocks, out, out_stride);
+    default: return dot_group<DType::Q8_0, C>(row, x, cs, c0, n_blocks, out, out_stride);
   }
 }
 
@@ -165,14 +166,13 @@ void dot_group_of(DType type, const uint8_t* row, const Block* const* x, const C
 // make batched decoding of 16 sequences 1.16x faster than groups of 4; two rows at a time, no faster).
 template <class Block>
 void dot_tile_avx2(DType type, const void* rows, size_t stride, int64_t n_rows, const Block* const* x,
-                   const ColumnScales& cs, int64_t n_x, int64_t n, float* out) {
+                   const ColumnScales& cs, int64_t n_x, int64_t n, float* out, int64_t out_stride) {
   for (int64_t r = 0; r < n_rows; ++r) {
     const uint8_t* row = static_cast<const uint8_t*>(rows) + r * stride;
-    float* o = out + r * n_x;
     int64_t c = 0;
-    for (; c + 8 <= n_x; c += 8) dot_group_of<8>(type, row, x, cs, c, n / kQK, o);
-    for (; c + 4 <= n_x; c += 4) dot_group_of<4>(type, row, x, cs, c, n / kQK, o);
-    for (; c < n_x; ++c) dot_group_of<1>(type, row, x, cs, c, n / kQK, o);
+    for (; c + 8 <= n_x; c += 8) dot_group_of<8>(type, row, x, cs, c, n / kQK, out + r, out_stride);
+    for (; c + 4 <= n_x; c += 4) dot_group_of<4>(type, row, x, cs, c, n / kQK, out + r, out_stride);
+    for (; c < n_x; ++c) dot_group_of<1>(type, row, x, cs, c, n / kQK, out + r, out_stride);
   }
 }
 
@@ -228,18 +228,23 @@ void quantize_any(const float* x, int64_t n, Block* out) {
 #endif
 }
 
+// Throws unless n is a whole number of `type`'s blocks and `type` has integer kernels.
+void check_integer_row(DType type, int64_t n) {
+  row_bytes(type, n);
+  check_integer_type(type);
+}
+
 template <class Block>
 void dot_any(DType type, const void* rows, size_t stride, int64_t n_rows, const Block* const* x, const ColumnScales& cs,
-             int64_t n_x, int64_t n, float* out) {
-  row_bytes(type, n);  // throws unless n is a whole number of blocks
-  check_integer_type(type);
+             int64_t n_x, int64_t n, float* out, int64_t out_stride) {
+  check_integer_row(type, n);
 #if KVLINK_INTEGER_AVX2
-  dot_tile_avx2(type, rows, stride, n_rows, x, cs, n_x, n, out);
+  dot_tile_avx2(type, rows, stride, n_rows, x, cs, n_x, n, out, out_stride);
 #else
   (void)cs;
   for (int64_t r = 0; r < n_rows; ++r) {
     const void* row = static_cast<const uint8_t*>(rows) + r * stride;
-    for (int64_t c = 0; c < n_x; ++c) out[r * n_x + c] = static_cast<float>(ref::dot_integer(type, row, x[c], n));
+    for (int64_t c = 0; c < n_x; ++c) out[c * out_stride + r] = static_cast<float>(ref::dot_integer(type, row, x[c], n));
   }
 #endif
 }
@@ -325,10 +330,11 @@ void scales_of(const Block* const* x, int64_t n_x, int64_t n_blocks, float* d, f
 // The columns' scales for one call (the products prepare them once for every row).
 template <class Block>
 void dot_columns_alone(DType type, const void* row, const Block* const* x, int64_t n_x, int64_t n, float* out) {
+  check_integer_row(type, n);
   const int64_t n_blocks = n / kQK, size = column_scales_size(n_x, n_blocks);
   std::vector<float> d(static_cast<size_t>(size)), s(static_cast<size_t>(size));
-  if (n % kQK == 0) scales_of(x, n_x, n_blocks, d.data(), s.data());
-  dot_any(type, row, 0, 1, x, ColumnScales{d.data(), s.data(), column_scales_stride(n_x)}, n_x, n, out);
+  scales_of(x, n_x, n_blocks, d.data(), s.data());
+  dot_any(type, row, 0, 1, x, ColumnScales{d.data(), s.data(), column_scales_stride(n_x)}, n_x, n, out, 1);
 }
 
 }  // namespace
@@ -343,12 +349,12 @@ void dot_integer_columns(DType type, const void* row, const BlockQ16A* const* x,
   dot_columns_alone(type, row, x, n_x, n, out);
 }
 void dot_integer_tile(DType type, const void* rows, size_t stride, int64_t n_rows, const BlockQ8A* const* x,
-                      const ColumnScales& scales, int64_t n_x, int64_t n, float* out) {
-  dot_any(type, rows, stride, n_rows, x, scales, n_x, n, out);
+                      const ColumnScales& scales, int64_t n_x, int64_t n, float* out, int64_t out_stride) {
+  dot_any(type, rows, stride, n_rows, x, scales, n_x, n, out, out_stride);
 }
 void dot_integer_tile(DType type, const void* rows, size_t stride, int64_t n_rows, const BlockQ16A* const* x,
-                      const ColumnScales& scales, int64_t n_x, int64_t n, float* out) {
-  dot_any(type, rows, stride, n_rows, x, scales, n_x, n, out);
+                      const ColumnScales& scales, int64_t n_x, int64_t n, float* out, int64_t out_stride) {
+  dot_any(type, rows, stride, n_rows, x, scales, n_x, n, out, out_stride);
 }
 
 namespace ref {

@@ -56,25 +56,24 @@ void dot_integer_columns(DType type, const void* row, const BlockQ8A* const* x, 
 void dot_integer_columns(DType type, const void* row, const BlockQ16A* const* x, int64_t n_x, int64_t n, float* out);
 
 // The columns' block scales side by side, so that a kernel takes 8 columns' d (or s) in one load:
-// d[k * stride + c] = x[c][k].d, s likewise, stride = n_x rounded up to 8, zeros after n_x, and 8
-// more floats of room after the last block (column_scales_size counts them).
+// d[k * stride + c] = x[c][k].d, s likewise, stride = n_x rounded up to 8, zeros after n_x.
 struct ColumnScales {
   const float* d;
   const float* s;
   int64_t stride;
 };
 inline int64_t column_scales_stride(int64_t n_x) { return (n_x + 7) / 8 * 8; }
-inline int64_t column_scales_size(int64_t n_x, int64_t n_blocks) { return n_blocks * column_scales_stride(n_x) + 8; }
+inline int64_t column_scales_size(int64_t n_x, int64_t n_blocks) { return n_blocks * column_scales_stride(n_x); }
 void column_scales(const BlockQ8A* const* x, int64_t n_x, int64_t n_blocks, float* d, float* s);
 void column_scales(const BlockQ16A* const* x, int64_t n_x, int64_t n_blocks, float* d, float* s);
 
 // dot_integer_columns for n_rows rows, `stride` bytes apart, with the columns' scales prepared once:
-// out[r * n_x + c] = dot(row r, x[c]), each number the one dot_integer_columns gives for its row and
-// column alone.
+// out[c * out_stride + r] = dot(row r, x[c]) (the layout of a product's output, y[t * N + r]), each
+// number the one dot_integer_columns gives for its row and column alone.
 void dot_integer_tile(DType type, const void* rows, size_t stride, int64_t n_rows, const BlockQ8A* const* x,
-                      const ColumnScales& scales, int64_t n_x, int64_t n, float* out);
+                      const ColumnScales& scales, int64_t n_x, int64_t n, float* out, int64_t out_stride);
 void dot_integer_tile(DType type, const void* rows, size_t stride, int64_t n_rows, const BlockQ16A* const* x,
-                      const ColumnScales& scales, int64_t n_x, int64_t n, float* out);
+                      const ColumnScales& scales, int64_t n_x, int64_t n, float* out, int64_t out_stride);
 
 namespace ref {
 void quantize_activations(const float* x, int64_t n, BlockQ8A* out);

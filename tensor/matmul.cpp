@@ -21,33 +21,29 @@ namespace kvlink {
 namespace {
 constexpr int64_t kMaxRowColumns = 64;  // up to this, the row kernel (as fast as dequantise + sgemm at 16-32 columns)
 
-constexpr int64_t kRowsPerCall = 8;
-
-// y = W x for T <= kMaxRowColumns columns: each weight row is read once and dotted with every column
-// by `dot(rows, stride, n_rows, out)` (out[r * T + t], for up to kRowsPerCall rows at a time), whose
-// per-column arithmetic does not depend on T, so a column gets the number it gets alone: batched
-// decoding's answers are those of decoding alone.
+// y = W x for T <= kMaxRowColumns columns: the threads split W's rows, and `dot(r0, r1)` writes
+// y[t * N + r] for rows r0..r1-1 of every column t, reading each weight row once for all columns
+// with a per-column arithmetic that does not depend on T, so a column gets the number it gets alone:
+// batched decoding's answers are those of decoding alone.
 template <class Dot>
-void rows_times_columns(const Tensor* w, int64_t T, float* y, int n_threads, const Dot& dot) {
+void rows_times_columns(const Tensor* w, int n_threads, const Dot& dot) {
   const int64_t N = w->ne[1];
-  const auto* base = static_cast<const uint8_t*>(w->data);
-  parallel_for(n_threads, N, matvec_grain(N, n_threads), [&](int64_t r0, int64_t r1, int) {
-    float out[kRowsPerCall * kMaxRowColumns];
-    for (int64_t r = r0; r < r1; r += kRowsPerCall) {
-      const int64_t rows = std::min(kRowsPerCall, r1 - r);
-      dot(base + static_cast<size_t>(r) * w->nb[1], w->nb[1], rows, out);
-      for (int64_t i = 0; i < rows; ++i)
-        for (int64_t t = 0; t < T; ++t) y[t * N + r + i] = out[i * T + t];
-    }
-  });
+  parallel_for(n_threads, N, matvec_grain(N, n_threads), [&](int64_t r0, int64_t r1, int) { dot(r0, r1); });
+}
+
+const uint8_t* weight_row(const Tensor* w, int64_t r) {
+  return static_cast<const uint8_t*>(w->data) + static_cast<size_t>(r) * w->nb[1];
 }
 
 void mul_mat_rows(const Tensor* w, const float* x, int64_t T, float* y, int n_threads) {
+  const int64_t K = w->ne[0], N = w->ne[1];
   const float* xs[kMaxRowColumns];
-  for (int64_t t = 0; t < T; ++t) xs[t] = x + t * w->ne[0];
-  rows_times_columns(w, T, y, n_threads, [&](const void* rows, size_t stride, int64_t n_rows, float* out) {
-    for (int64_t i = 0; i < n_rows; ++i) {
-      dot_row_columns(w->type, static_cast<const uint8_t*>(rows) + i * stride, xs, T, w->ne[0], out + i * T);
+  for (int64_t t = 0; t < T; ++t) xs[t] = x + t * K;
+  rows_times_columns(w, n_threads, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      float out[kMaxRowColumns];
+      dot_row_columns(w->type, weight_row(w, r), xs, T, K, out);
+      for (int64_t t = 0; t < T; ++t) y[t * N + r] = out[t];
     }
   });
 }
@@ -56,7 +52,7 @@ void mul_mat_rows(const Tensor* w, const float* x, int64_t T, float* y, int n_th
 // side by side (ColumnScales), in the arena's scratch, for a weight type with integer kernels.
 template <class Block>
 void mul_mat_integer(const Tensor* w, const float* x, int64_t T, float* y, Arena& arena, int n_threads) {
-  const int64_t K = w->ne[0], n_blocks = K / kQK;
+  const int64_t K = w->ne[0], N = w->ne[1], n_blocks = K / kQK;
   static_assert(sizeof(Block) % sizeof(float) == 0, "scratch is counted in floats");
   const auto block_floats = static_cast<size_t>(T * n_blocks) * sizeof(Block) / sizeof(float);
   const auto scale_floats = static_cast<size_t>(column_scales_size(T, n_blocks));
@@ -71,10 +67,9 @@ void mul_mat_integer(const Tensor* w, const float* x, int64_t T, float* y, Arena
   float* s = d + scale_floats;
   column_scales(xs, T, n_blocks, d, s);
   const ColumnScales scales{d, s, column_scales_stride(T)};
-  rows_times_columns(w, T, y, n_threads,
-                            [&](const void* rows, size_t stride, int64_t n_rows, float* out) {
-                              dot_integer_tile(w->type, rows, stride, n_rows, xs, scales, T, K, out);
-                            });
+  rows_times_columns(w, n_threads, [&](int64_t r0, int64_t r1) {
+    dot_integer_tile(w->type, weight_row(w, r0), w->nb[1], r1 - r0, xs, scales, T, K, y + r0, N);
+  });
 }
 
 constexpr int64_t kTileRows = 128;      // weight rows per task

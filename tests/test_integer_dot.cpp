@@ -190,14 +190,14 @@ TEST_P(IntegerDot, TileOfRowsEqualsEachRowAlone) {
     EXPECT_EQ(d[static_cast<size_t>(column_scales_stride(C) + 2)], q[2][1].d);
     EXPECT_EQ(s[static_cast<size_t>(column_scales_stride(C) + 2)], q[2][1].s);
     EXPECT_EQ(d[static_cast<size_t>(C)], 0.0f);  // padding after the last column
-    std::vector<float> tile(static_cast<size_t>(R * C));
+    std::vector<float> tile(static_cast<size_t>(R * C));  // a product's layout: column c's rows at c * R
     dot_integer_tile(type, rows.data(), stride, R, cols.data(), ColumnScales{d.data(), s.data(), column_scales_stride(C)}, C,
-                     n, tile.data());
+                     n, tile.data(), R);
     for (int64_t r = 0; r < R; ++r) {
       for (int64_t c = 0; c < C; ++c) {
         float alone;
         dot_integer_columns(type, rows.data() + r * stride, &cols[c], 1, n, &alone);
-        EXPECT_EQ(tile[static_cast<size_t>(r * C + c)], alone) << "row " << r << " column " << c;
+        EXPECT_EQ(tile[static_cast<size_t>(c * R + r)], alone) << "row " << r << " column " << c;
       }
     }
   });
