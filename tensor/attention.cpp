@@ -35,7 +35,8 @@ struct AttnShape {
   const int32_t* q_rows;   // explicit query rows (KeyVisibility::last_row), or null
   const int32_t* q_first;  // first row each query sees (several sequences in one cache), or null
   const Tensor* mask;      // added to the scores, or null
-  bool groups;             // APE's context groups follow the ordinary kernel
+  const int32_t* span;     // APE's context group of each query, keys [span[2t], span[2t+1]), or null
+  const float* temp_scale; // its temperature and log-sum-exp scale (span set)
 };
 
 AttnShape shape_of(const Tensor* node) {
@@ -44,7 +45,8 @@ AttnShape shape_of(const Tensor* node) {
   return AttnShape{p.head_dim, p.n_head, p.n_head_kv, vis.n_kv, vis.q_pos0, node->src[0]->n_rows(), vis.causal, p.scale,
                    vis.last_row ? static_cast<const int32_t*>(vis.last_row->data) : nullptr,
                    vis.first_row ? static_cast<const int32_t*>(vis.first_row->data) : nullptr, vis.mask,
-                   vis.groups.span != nullptr};
+                   vis.groups.span ? static_cast<const int32_t*>(vis.groups.span->data) : nullptr,
+                   vis.groups.temp_scale ? static_cast<const float*>(vis.groups.temp_scale->data) : nullptr};
 }
 
 // Keys query t may see: all n_kv rows, under causal masking those up to its own row, with explicit
@@ -56,6 +58,18 @@ int64_t visible_keys(const AttnShape& s, int64_t t) {
 
 // The first key query t may see: 0, or its sequence's first row.
 int64_t first_key(const AttnShape& s, int64_t t) { return s.q_first ? s.q_first[t] : 0; }
+
+// Query t's APE context group within its n visible keys from j0 on: scores [a, b); empty (a == b)
+// when the query has none.
+struct ContextGroup {
+  int64_t a = 0, b = 0;
+  float temperature = 1, lse_scale = 1;
+};
+ContextGroup context_group(const AttnShape& s, int64_t t, int64_t j0, int64_t n) {
+  if (!s.span || s.span[2 * t] == s.span[2 * t + 1]) return {};
+  const int64_t a = std::clamp<int64_t>(s.span[2 * t] - j0, 0, n), b = std::clamp<int64_t>(s.span[2 * t + 1] - j0, a, n);
+  return ContextGroup{a, b, s.temp_scale[2 * t], s.temp_scale[2 * t + 1]};
+}
 
 // In-place softmax over the first n entries; entries n..n_total are set to 0. A row with no
 // visible key (all -inf) becomes all zeros rather than NaN.
@@ -165,8 +179,8 @@ void with_head_count(int64_t heads, Fn&& fn) {
 // kMaxHeadsPerTask at a time. A head's arithmetic does not depend on the range it is part of.
 template <bool F16>
 void decode_query(int64_t h_begin, int64_t h_end, int64_t group, const float* qrow, const uint8_t* k0, const uint8_t* v0,
-                  size_t stride, int64_t n, int64_t hd, float scale, const float* mrow, float* scores, int64_t s_stride,
-                  float* orow) {
+                  size_t stride, int64_t n, int64_t hd, float scale, const float* mrow, const ContextGroup& cg, float* scores,
+                  int64_t s_stride, float* orow) {
   constexpr size_t elem = F16 ? 2 : 4;
   // fn(h, heads, kv offset in bytes) for each run of heads that share a kv head
   auto for_each_chunk = [&](auto&& fn) {
@@ -191,7 +205,11 @@ void decode_query(int64_t h_begin, int64_t h_end, int64_t group, const float* qr
       with_head_count(heads, [&](auto G) { decode_scores<G, F16>(qh, k, stride, jn, hd, scale, m, sh); });
     });
   }
-  for (int64_t h = h_begin; h < h_end; ++h) softmax_row(scores + (h - h_begin) * s_stride, n, n);
+  for (int64_t h = h_begin; h < h_end; ++h) {
+    float* row = scores + (h - h_begin) * s_stride;
+    if (cg.a < cg.b) group_probabilities(row, n, cg.a, cg.b, cg.temperature, cg.lse_scale);
+    else softmax_row(row, n, n);
+  }
   for (int64_t jt = 0; jt < n; jt += kDecodeTile) {
     const int64_t jn = std::min(kDecodeTile, n - jt);
     for_each_chunk([&](int64_t h, int64_t heads, size_t off) {
@@ -212,8 +230,10 @@ constexpr bool kHaveSimdDecode = false;
 
 // Few queries: per-query loops over the cache rows. A task is one query with all its heads when there
 // are enough queries to go round the threads (batched decoding), else one q head. Either way a head's
-// arithmetic is the same, so a sequence decoded alone and in a batch gets the same numbers.
-void attention_decode(Tensor* node, const AttnShape& s, Arena& arena, int n_threads) {
+// arithmetic is the same, so a sequence decoded alone and in a batch gets the same numbers. The SIMD
+// path gives APE's queries their context groups in the same pass (returns true); the portable path
+// leaves them to attention_context_groups.
+bool attention_decode(Tensor* node, const AttnShape& s, Arena& arena, int n_threads) {
   const Tensor* q = node->src[0];
   const Tensor* k = node->src[1];
   const Tensor* v = node->src[2];
@@ -237,12 +257,13 @@ void attention_decode(Tensor* node, const AttnShape& s, Arena& arena, int n_thre
     float* orow = reinterpret_cast<float*>(static_cast<uint8_t*>(node->data) + t * node->nb[1]);
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
     if (simd) {
+      const ContextGroup cg = context_group(s, t, j0, n);
       if (f16) {
         decode_query<true>(h0, h0 + heads_per_task, group, qrow, cache_row(k, j0), cache_row(v, j0), k->nb[1], n, s.head_dim,
-                           s.scale, mrow, scores, s.n_kv, orow);
+                           s.scale, mrow, cg, scores, s.n_kv, orow);
       } else {
         decode_query<false>(h0, h0 + heads_per_task, group, qrow, cache_row(k, j0), cache_row(v, j0), k->nb[1], n, s.head_dim,
-                            s.scale, mrow, scores, s.n_kv, orow);
+                            s.scale, mrow, cg, scores, s.n_kv, orow);
       }
       return;
     }
@@ -261,6 +282,7 @@ void attention_decode(Tensor* node, const AttnShape& s, Arena& arena, int n_thre
       }
     }
   });
+  return simd;
 }
 
 // The kv head's rows 0..n_kv-1 as F32 [n_kv, head_dim]: a strided view of an F32 cache, or a converted
@@ -385,12 +407,14 @@ void kernel_attention(Tensor* node, Arena& arena, int n_threads) {
   }
   // Queries of several sequences (q_first) each see only their own rows: the per-query loops, which
   // read just those rows (the tiled path converts every row up to n_kv for each kv head).
+  if (s.span) check_context_groups(node);
+  bool groups_done = false;
   if (s.n_q < kMinGemmQueries || s.q_first) {
-    attention_decode(node, s, arena, n_threads);
+    groups_done = attention_decode(node, s, arena, n_threads);
   } else {
     attention_prefill(node, s, arena, n_threads);
   }
-  if (s.groups) attention_context_groups(node, n_threads);  // APE's queries, over the ordinary output
+  if (s.span && !groups_done) attention_context_groups(node, n_threads);  // APE's queries, over the ordinary output
 }
 
 }  // namespace kvlink

@@ -57,6 +57,31 @@ void merge_weights(const GroupSoftmax& c, const GroupSoftmax& n, double lse_scal
 
 }  // namespace
 
+void group_probabilities(float* scores, int64_t n, int64_t a, int64_t b, float temperature, float lse_scale) {
+  const float inv_temperature = 1.0f / temperature;
+  for (int64_t i = a; i < b; ++i) scores[i] *= inv_temperature;
+  const GroupSoftmax gc = group_softmax(scores, {{a, b}});
+  const GroupSoftmax gn = group_softmax(scores, {{0, a}, {b, n}});
+  double wc = 0, wn = 0;
+  merge_weights(gc, gn, lse_scale, &wc, &wn);
+  const auto fc = static_cast<float>(gc.sum > 0 ? wc / gc.sum : 0.0), fn = static_cast<float>(gn.sum > 0 ? wn / gn.sum : 0.0);
+  for (int64_t i = 0; i < n; ++i) scores[i] *= i >= a && i < b ? fc : fn;
+}
+
+void check_context_groups(const Tensor* node) {
+  const KeyVisibility vis = key_visibility_of(node);
+  const auto* span = static_cast<const int32_t*>(vis.groups.span->data);
+  const auto* temp_scale = static_cast<const float*>(vis.groups.temp_scale->data);
+  for (int64_t t = 0; t < node->src[0]->n_rows(); ++t) {
+    if (span[2 * t] < 0 || span[2 * t] > span[2 * t + 1] || span[2 * t + 1] > vis.n_kv) {
+      throw Error("attention: context span of query " + std::to_string(t) + " is outside the keys");
+    }
+    if (span[2 * t] < span[2 * t + 1] && !(temp_scale[2 * t] > 0 && temp_scale[2 * t + 1] > 0)) {
+      throw Error("attention: context temperature and scale must be positive");
+    }
+  }
+}
+
 void attention_context_groups(Tensor* node, int n_threads) {
   const Tensor* q = node->src[0];
   const Tensor* k = node->src[1];
@@ -74,14 +99,7 @@ void attention_context_groups(Tensor* node, int n_threads) {
   const int64_t group = n_head / n_head_kv;
   const int64_t n_q = q->n_rows();
   const bool f16 = k->type == DType::F16;
-  for (int64_t t = 0; t < n_q; ++t) {  // validated before the parallel loop
-    if (span[2 * t] < 0 || span[2 * t] > span[2 * t + 1] || span[2 * t + 1] > n_kv) {
-      throw Error("attention: context span of query " + std::to_string(t) + " is outside the keys");
-    }
-    if (span[2 * t] < span[2 * t + 1] && !(temp_scale[2 * t] > 0 && temp_scale[2 * t + 1] > 0)) {
-      throw Error("attention: context temperature and scale must be positive");
-    }
-  }
+  check_context_groups(node);  // before the parallel loop: no throwing inside it
   const size_t elem = f16 ? sizeof(uint16_t) : sizeof(float);
   parallel_for(n_threads, n_q * n_head, 1, [&](int64_t task0, int64_t task1, int) {
     std::vector<float> scores(static_cast<size_t>(n_kv));
@@ -95,21 +113,15 @@ void attention_context_groups(Tensor* node, int n_threads) {
       const float* qh = reinterpret_cast<const float*>(static_cast<const uint8_t*>(q->data) + t * q->nb[1]) + h * hd;
       const float* mrow = mask ? reinterpret_cast<const float*>(static_cast<const uint8_t*>(mask->data) + t * mask->nb[1]) + j0 : nullptr;
       const size_t head_off = static_cast<size_t>(h / group * hd) * elem;
-      const float inv_temperature = 1.0f / temp_scale[2 * t];
       for (int64_t i = 0; i < n; ++i) {
         const auto* krow = static_cast<const uint8_t*>(k->data) + (j0 + i) * k->nb[1] + head_off;
-        const float sc = scale * dot_f32_row(qh, krow, f16, hd) + (mrow ? mrow[i] : 0.0f);
-        scores[static_cast<size_t>(i)] = i >= a && i < b ? sc * inv_temperature : sc;
+        scores[static_cast<size_t>(i)] = scale * dot_f32_row(qh, krow, f16, hd) + (mrow ? mrow[i] : 0.0f);
       }
-      const GroupSoftmax gc = group_softmax(scores.data(), {{a, b}});
-      const GroupSoftmax gn = group_softmax(scores.data(), {{0, a}, {b, n}});
-      double wc = 0, wn = 0;
-      merge_weights(gc, gn, temp_scale[2 * t + 1], &wc, &wn);
-      const auto fc = static_cast<float>(gc.sum > 0 ? wc / gc.sum : 0.0), fn = static_cast<float>(gn.sum > 0 ? wn / gn.sum : 0.0);
+      group_probabilities(scores.data(), n, a, b, temp_scale[2 * t], temp_scale[2 * t + 1]);
       float* out = reinterpret_cast<float*>(static_cast<uint8_t*>(node->data) + t * node->nb[1]) + h * hd;
       std::fill(out, out + hd, 0.0f);
       for (int64_t i = 0; i < n; ++i) {
-        const float p = scores[static_cast<size_t>(i)] * (i >= a && i < b ? fc : fn);
+        const float p = scores[static_cast<size_t>(i)];
         if (p != 0.0f) axpy_f32_row(out, p, static_cast<const uint8_t*>(v->data) + (j0 + i) * v->nb[1] + head_off, f16, hd);
       }
     }

@@ -149,20 +149,24 @@ TEST_P(IntegerDot, ColumnsGetTheirAloneNumbersBitForBit) {
   with_block(bits, [&, type = type](auto block) {
     using Block = decltype(block);
     std::mt19937 rng(4);
-    const int64_t n = 32 * 18, C = 13;  // a group of 8 columns, one of 4, one alone
+    const int64_t n = 32 * 18;
     const auto row = weight_row(type, n, rng);
-    std::vector<std::vector<Block>> q(C, std::vector<Block>(n / 32));
-    std::vector<const Block*> cols(C);
-    for (int64_t c = 0; c < C; ++c) {
-      quantize_activations(activations(n, rng).data(), n, q[c].data());
-      cols[c] = q[c].data();
-    }
-    std::vector<float> together(C);
-    dot_integer_columns(type, row.data(), cols.data(), C, n, together.data());
-    for (int64_t c = 0; c < C; ++c) {
-      float alone;
-      dot_integer_columns(type, row.data(), &cols[c], 1, n, &alone);
-      EXPECT_EQ(together[c], alone) << c;
+    // every count of left-over columns: groups of 8, then one of 4 or 8 with spare lanes, or one alone
+    for (int64_t C = 1; C <= 17; ++C) {
+      std::vector<std::vector<Block>> q(C, std::vector<Block>(n / 32));
+      std::vector<const Block*> cols(C);
+      for (int64_t c = 0; c < C; ++c) {
+        quantize_activations(activations(n, rng).data(), n, q[c].data());
+        cols[c] = q[c].data();
+      }
+      std::vector<float> together(C + 1, -7.0f);  // one past the last column: never written
+      dot_integer_columns(type, row.data(), cols.data(), C, n, together.data());
+      EXPECT_EQ(together[C], -7.0f) << C << " columns";
+      for (int64_t c = 0; c < C; ++c) {
+        float alone;
+        dot_integer_columns(type, row.data(), &cols[c], 1, n, &alone);
+        EXPECT_EQ(together[c], alone) << "column " << c << " of " << C;
+      }
     }
   });
 }
