@@ -118,7 +118,13 @@ TEST_F(EvalRun, GoldPositionsAreEvaluatedAndAveraged) {
   const EvalSummary s = run_eval(*model_, opt_);
   EXPECT_EQ(s.answered_now, 6);
   int mean_rows = 0;
-  for (const EvalGroup& g : s.groups) mean_rows += g.gold_position == "mean";
+  for (const EvalGroup& g : s.groups) {
+    if (g.gold_position != "mean") continue;
+    ++mean_rows;
+    EXPECT_EQ(g.n, 3);  // examples, each answered at both positions (not the 6 pooled pairs)
+    EXPECT_LE(g.ci_low, g.accuracy);
+    EXPECT_GE(g.ci_high, g.accuracy);
+  }
   EXPECT_EQ(mean_rows, 1);
 }
 

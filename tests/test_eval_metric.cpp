@@ -55,3 +55,34 @@ TEST(EvalMetric, WilsonInterval) {
   kvlink::wilson_interval(0, 0, &lo, &hi);
   EXPECT_EQ(hi, 0.0);
 }
+
+TEST(EvalMetric, MeanOverPositionsAveragesEachPositionsAccuracy) {
+  using kvlink::PositionScores;
+  const PositionScores a = {{0, 1}, {1, 0}, {2, 1}}, b = {{0, 1}, {1, 0}}, c = {{0, 0}, {2, 1}};
+  // position 0: 2 of 3, position 1: 0 of 2, position 2: 2 of 2 (unbalanced: the positions' mean, not the pooled 4/7)
+  EXPECT_NEAR(kvlink::mean_over_positions({&a, &b, &c}, 3), (2.0 / 3 + 0 + 1) / 3, 1e-12);
+  EXPECT_EQ(kvlink::mean_over_positions({}, 3), 0.0);
+}
+
+TEST(EvalMetric, PositionsMeanIntervalResamplesExamplesNotPairs) {
+  // 10 examples answered alike at 3 positions: 5 always right, 5 always wrong. The pairs look like
+  // 15 of 30, but there are only 10 independent examples: the interval must be the wider one.
+  std::vector<kvlink::PositionScores> ex;
+  for (int e = 0; e < 10; ++e) ex.push_back({{0, e < 5}, {1, e < 5}, {2, e < 5}});
+  double lo = 0, hi = 0, wlo = 0, whi = 0;
+  kvlink::positions_mean_interval(ex, 3, &lo, &hi);
+  kvlink::wilson_interval(15, 30, &wlo, &whi);
+  EXPECT_LT(lo, 0.5);
+  EXPECT_GT(hi, 0.5);
+  EXPECT_LT(lo, wlo - 0.05);  // a binomial over 10 draws: about [0.2, 0.8]; the pooled one: [0.33, 0.67]
+  EXPECT_GT(hi, whi + 0.05);
+  EXPECT_GE(lo, 0.0);
+  EXPECT_LE(hi, 1.0);
+  double lo2 = 0, hi2 = 0;
+  kvlink::positions_mean_interval(ex, 3, &lo2, &hi2);  // fixed seed: the same interval again
+  EXPECT_EQ(lo, lo2);
+  EXPECT_EQ(hi, hi2);
+  kvlink::positions_mean_interval({}, 3, &lo, &hi);
+  EXPECT_EQ(lo, 0.0);
+  EXPECT_EQ(hi, 0.0);
+}

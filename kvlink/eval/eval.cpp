@@ -173,17 +173,52 @@ std::string percent(double x) {
 
 }  // namespace
 
+namespace {
+
+// The row of the mean over gold positions: the mean of the positions' accuracies, n = examples, and
+// the interval of that mean (a bootstrap over examples; the pooled pairs are not independent: each
+// example is answered at every position). TTFT and token counts pool the pairs.
+template <class Acc, class Make>
+EvalGroup mean_over_positions_group(const std::string& dataset, const std::string& mode, const std::vector<const Acc*>& list,
+                                   const Make& make) {
+  Acc pooled;
+  std::map<std::string, PositionScores> by_example;
+  for (size_t pos = 0; pos < list.size(); ++pos) {
+    const Acc* a = list[pos];
+    pooled.n += a->n;
+    pooled.correct += a->correct;
+    pooled.ttft.insert(pooled.ttft.end(), a->ttft.begin(), a->ttft.end());
+    pooled.computed += a->computed;
+    pooled.reused += a->reused;
+    for (const auto& [id, score] : a->scores) by_example[id].emplace_back(static_cast<int>(pos), score);
+  }
+  EvalGroup g = make(dataset, mode, "mean", pooled);
+  std::vector<PositionScores> examples;
+  std::vector<const PositionScores*> all;
+  for (auto& [id, e] : by_example) examples.push_back(std::move(e));
+  for (const PositionScores& e : examples) all.push_back(&e);
+  const int n_positions = static_cast<int>(list.size());
+  g.n = static_cast<long>(examples.size());
+  g.accuracy = mean_over_positions(all, n_positions);
+  positions_mean_interval(examples, n_positions, &g.ci_low, &g.ci_high);
+  return g;
+}
+
+}  // namespace
+
 std::vector<EvalGroup> summarize_predictions(const std::string& predictions_path) {
   struct Acc {
     long n = 0, correct = 0;
     std::vector<double> ttft;
     double computed = 0, reused = 0;
+    std::vector<std::pair<std::string, int>> scores;  // (example id, score)
   };
   std::map<std::tuple<std::string, std::string, std::string>, Acc> acc;
   for (const json& p : load_predictions(predictions_path)) {
     Acc& a = acc[{p.at("dataset").get<std::string>(), p.at("mode").get<std::string>(), p.at("gold_position").get<std::string>()}];
     ++a.n;
     a.correct += p.at("score").get<int>();
+    a.scores.emplace_back(p.at("id").get<std::string>(), p.at("score").get<int>());
     a.ttft.push_back(p.at("ttft_ms").get<double>());
     a.computed += p.at("tokens_computed").get<double>();
     a.reused += p.at("tokens_reused").get<double>();
@@ -214,19 +249,7 @@ std::vector<EvalGroup> summarize_predictions(const std::string& predictions_path
   }
   for (const auto& [k, list] : by_mode) {
     if (list.size() < 2) continue;
-    Acc pooled;
-    double acc_sum = 0;
-    for (const Acc* a : list) {
-      pooled.n += a->n;
-      pooled.correct += a->correct;
-      pooled.ttft.insert(pooled.ttft.end(), a->ttft.begin(), a->ttft.end());
-      pooled.computed += a->computed;
-      pooled.reused += a->reused;
-      acc_sum += a->n ? static_cast<double>(a->correct) / static_cast<double>(a->n) : 0;
-    }
-    EvalGroup g = make(k.first, k.second, "mean", pooled);
-    g.accuracy = acc_sum / static_cast<double>(list.size());  // the mean of the per-position accuracies
-    groups.push_back(g);
+    groups.push_back(mean_over_positions_group(k.first, k.second, list, make));
   }
   return groups;
 }

@@ -53,7 +53,7 @@ struct EvalOptions {
 struct EvalGroup {
   std::string dataset, mode;
   std::string gold_position;  // "", "0".."9", or "mean" (the mean over positions)
-  long n = 0, correct = 0;
+  long n = 0, correct = 0;  // pairs and their correct answers; the mean row: n = examples, correct pooled
   double accuracy = 0, ci_low = 0, ci_high = 0;
   double ttft_mean_ms = 0, ttft_median_ms = 0;
   double tokens_computed_mean = 0, tokens_reused_mean = 0;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <random>
 
 namespace kvlink {
 
@@ -57,6 +58,41 @@ void wilson_interval(long k, long n, double* low, double* high) {
   const double half = z * std::sqrt(p * (1 - p) / nn + z * z / (4 * nn * nn)) / denom;
   *low = std::max(0.0, centre - half);
   *high = std::min(1.0, centre + half);
+}
+
+double mean_over_positions(const std::vector<const PositionScores*>& examples, int n_positions) {
+  std::vector<long> correct(static_cast<size_t>(n_positions), 0), n(static_cast<size_t>(n_positions), 0);
+  for (const PositionScores* e : examples) {
+    for (const auto& [pos, score] : *e) {
+      correct[static_cast<size_t>(pos)] += score;
+      ++n[static_cast<size_t>(pos)];
+    }
+  }
+  double sum = 0;
+  int seen = 0;
+  for (size_t p = 0; p < n.size(); ++p) {
+    if (n[p] == 0) continue;
+    sum += static_cast<double>(correct[p]) / static_cast<double>(n[p]);
+    ++seen;
+  }
+  return seen ? sum / seen : 0;
+}
+
+void positions_mean_interval(const std::vector<PositionScores>& examples, int n_positions, double* low, double* high) {
+  *low = *high = 0;
+  if (examples.empty()) return;
+  constexpr int kResamples = 2000;
+  std::mt19937_64 rng(20261128);
+  std::uniform_int_distribution<size_t> pick(0, examples.size() - 1);
+  std::vector<double> means(kResamples);
+  std::vector<const PositionScores*> sample(examples.size());
+  for (double& m : means) {
+    for (const PositionScores*& e : sample) e = &examples[pick(rng)];
+    m = mean_over_positions(sample, n_positions);
+  }
+  std::sort(means.begin(), means.end());
+  *low = means[static_cast<size_t>(0.025 * (kResamples - 1))];
+  *high = means[static_cast<size_t>(0.975 * (kResamples - 1))];
 }
 
 }  // namespace kvlink

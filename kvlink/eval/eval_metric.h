@@ -5,6 +5,7 @@
 #pragma once
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace kvlink {
@@ -20,5 +21,17 @@ int best_subspan_em(std::string_view prediction, const std::vector<std::string>&
 
 // 95 % Wilson score interval of a proportion k/n (Wilson 1927): [low, high]; [0, 0] when n = 0.
 void wilson_interval(long k, long n, double* low, double* high);
+
+// One example's scores at its gold positions: (position index 0..n_positions-1, score 0 or 1).
+using PositionScores = std::vector<std::pair<int, int>>;
+
+// The mean over positions of each position's accuracy (the positions some example has).
+double mean_over_positions(const std::vector<const PositionScores*>& examples, int n_positions);
+
+// 95 % percentile bootstrap interval of mean_over_positions, resampling examples (an example is
+// answered at every position, so its scores are not independent draws: the pooled pairs' Wilson
+// interval would be too narrow). 2,000 resamples with a fixed seed: the same scores give the same
+// interval. [0, 0] without examples.
+void positions_mean_interval(const std::vector<PositionScores>& examples, int n_positions, double* low, double* high);
 
 }  // namespace kvlink
