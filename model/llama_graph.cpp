@@ -16,11 +16,15 @@ Tensor* weight(Graph& g, const GGUFTensorInfo* t) {
 
 // W x [+ bias] [+ B (A x)]: the LoRA update when an adapter pairs one with W (its scale is in B).
 // `products` is the model's choice for W's products (Model::products); the LoRA terms stay F32.
-Tensor* linear(Graph& g, Products products, const GGUFTensorInfo* w, const GGUFTensorInfo* bias, const LoraPair& lora,
-               Tensor* x) {
-  Tensor* y = mul_mat(g, weight(g, w), x, products);
+// `columns`: the batch's tokens are one sequence's or several sequences' (ops.h, Columns).
+Tensor* linear(Graph& g, Products products, Columns columns, const GGUFTensorInfo* w, const GGUFTensorInfo* bias,
+               const LoraPair& lora, Tensor* x) {
+  Tensor* y = mul_mat(g, weight(g, w), x, products, columns);
   if (bias) y = add(g, y, weight(g, bias));
-  if (lora.a) y = add(g, y, mul_mat(g, weight(g, lora.b), mul_mat(g, weight(g, lora.a), x)));
+  if (lora.a) {
+    Tensor* ax = mul_mat(g, weight(g, lora.a), x, Products::F32, columns);
+    y = add(g, y, mul_mat(g, weight(g, lora.b), ax, Products::F32, columns));
+  }
   return y;
 }
 
@@ -115,6 +119,8 @@ Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Ba
   const HParams& hp = model.hp;
   const ModelWeights& w = model.weights;
   const Products P = model.products;
+  // Batched decoding (several sequences) keeps every column's numbers those of its sequence alone.
+  const Columns C = batch.seq_first_rows.empty() ? Columns::TOKENS : Columns::SEQUENCES;
   const auto n_tokens = static_cast<int32_t>(batch.tokens.size());
   if (n_tokens == 0) throw Error("empty batch");
   if (batch.positions.size() != batch.tokens.size()) throw Error("batch needs one position per token");
@@ -147,21 +153,23 @@ Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Ba
     const LayerWeights& L = w.layers[static_cast<size_t>(l)];
     const LayerLora& R = adapter ? adapter->layers[static_cast<size_t>(l)] : no_lora;
     Tensor* h = cb(rms_norm(g, x, weight(g, L.attn_norm), hp.rms_eps), "attn_norm", l);
-    Tensor* q = cb(rope(g, cb(linear(g, P, L.wq, L.bq, R.wq, h), "Qcur", l), pos, hp.head_dim, hp.rope, freq_factors), "Qcur_rope", l);
-    Tensor* k = cb(rope(g, cb(linear(g, P, L.wk, L.bk, R.wk, h), "Kcur", l), pos, hp.head_dim, hp.rope, freq_factors), "Kcur_rope", l);
-    Tensor* v = cb(linear(g, P, L.wv, L.bv, R.wv, h), "Vcur", l);
+    Tensor* q = cb(linear(g, P, C, L.wq, L.bq, R.wq, h), "Qcur", l);
+    q = cb(rope(g, q, pos, hp.head_dim, hp.rope, freq_factors), "Qcur_rope", l);
+    Tensor* k = cb(linear(g, P, C, L.wk, L.bk, R.wk, h), "Kcur", l);
+    k = cb(rope(g, k, pos, hp.head_dim, hp.rope, freq_factors), "Kcur_rope", l);
+    Tensor* v = cb(linear(g, P, C, L.wv, L.bv, R.wv, h), "Vcur", l);
     const std::string ln = std::to_string(l);
     Tensor* kc = g.leaf(cache.type, {cache.width, cache.n_ctx}, cache.k[static_cast<size_t>(l)].data(), "cache_k." + ln);
     Tensor* vc = g.leaf(cache.type, {cache.width, cache.n_ctx}, cache.v[static_cast<size_t>(l)].data(), "cache_v." + ln);
     Tensor* attn = cb(attention(g, q, cb(store_kv(g, kc, k, batch.first_row, rows), "k_cache", l),
                                 cb(store_kv(g, vc, v, batch.first_row, rows), "v_cache", l), ap, vis),
                       "kqv_out", l);
-    x = cb(add(g, x, cb(linear(g, P, L.wo, nullptr, R.wo, attn), "attn_out", l)), "ffn_inp", l);
+    x = cb(add(g, x, cb(linear(g, P, C, L.wo, nullptr, R.wo, attn), "attn_out", l)), "ffn_inp", l);
     h = cb(rms_norm(g, x, weight(g, L.ffn_norm), hp.rms_eps), "ffn_norm", l);
-    Tensor* ff = cb(swiglu(g, cb(linear(g, P, L.ffn_gate, nullptr, R.ffn_gate, h), "ffn_gate", l),
-                           cb(linear(g, P, L.ffn_up, nullptr, R.ffn_up, h), "ffn_up", l)),
+    Tensor* ff = cb(swiglu(g, cb(linear(g, P, C, L.ffn_gate, nullptr, R.ffn_gate, h), "ffn_gate", l),
+                           cb(linear(g, P, C, L.ffn_up, nullptr, R.ffn_up, h), "ffn_up", l)),
                     "ffn_swiglu", l);
-    x = cb(add(g, x, cb(linear(g, P, L.ffn_down, nullptr, R.ffn_down, ff), "ffn_out", l)), "l_out", l);
+    x = cb(add(g, x, cb(linear(g, P, C, L.ffn_down, nullptr, R.ffn_down, ff), "ffn_out", l)), "l_out", l);
   }
   // A cache-filling batch (no logits wanted) or a partial pass over the first layers ends here.
   if (batch.output_rows.empty() || n_layer_run < hp.n_layer) {
@@ -171,8 +179,8 @@ Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Ba
   // Logits only for the rows that need them: select those rows before the norm and the (large)
   // output projection.
   Tensor* out = cb(get_rows(g, x, i32_input(g, batch.output_rows, "output_rows")), "result_rows");
-  Tensor* logits = cb(mul_mat(g, weight(g, w.output), cb(rms_norm(g, out, weight(g, w.output_norm), hp.rms_eps), "result_norm"), P),
-                      "result_output");
+  Tensor* normed = cb(rms_norm(g, out, weight(g, w.output_norm), hp.rms_eps), "result_norm");
+  Tensor* logits = cb(mul_mat(g, weight(g, w.output), normed, P, C), "result_output");
   g.mark_output(logits);
   name_the_rest(g);
   return logits;

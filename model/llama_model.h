@@ -58,7 +58,7 @@ class Model {
   ChatTemplate chat;
   bool has_chat_template = false;  // false when the GGUF names no template we support
   std::unique_ptr<const Adapter> adapter;  // null: the base model alone
-  // How the weights' products with up to 64 activation columns are done (decoding, short prefills):
+  // How the row kernel's products are done (decoding, batched decoding, prefills of up to 8 tokens):
   // INT16 (activations rounded to 16 bits per block; the default), F32 (the reference arithmetic) or
   // INT8 (llama.cpp's); tensor/integer_dot.h, the tools' --products. Set before building graphs.
   Products products = kDefaultProducts;

@@ -1,10 +1,11 @@
 // MUL_MAT: y = W x for a weight W [K, N] of any type and F32 activations x [K, T].
-// One column (decoding): quantised matvec straight from W's blocks. Up to 64 columns (batched
-// decoding, short prefills): each weight row read once and dotted with every column, with the
-// matvec's arithmetic per column. With Products::INT16 or INT8 (the node's iparams[0]) and a Q4_0,
+// One column (decoding): quantised matvec straight from W's blocks. Up to 64 columns of separate
+// sequences (batched decoding, Columns::SEQUENCES) or 8 of one sequence (Columns::TOKENS: a short
+// prefill): each weight row read once and dotted with every column, with the matvec's arithmetic
+// per column. With Products::INT16 or INT8 (the node's iparams[0]) and a Q4_0,
 // Q4_1 or Q8_0 weight, these products quantise the columns to 16- or 8-bit blocks once and multiply
 // in integers (tensor/integer_dot.h); a column's arithmetic still does not depend on how many
-// columns there are. Many columns (prefill): the product is cut into tiles of (weight
+// columns there are. More columns (prefill, or a batch of over 64 sequences): the product is cut into tiles of (weight
 // rows x tokens); each task dequantises its weight rows into a per-thread slab and multiplies with a
 // single-threaded OpenBLAS sgemm. All parallelism is the thread pool's: letting OpenBLAS start its
 // own threads next to ours oversubscribes the cores (measured: 2 threads ran at half the speed of 1).
@@ -13,13 +14,15 @@
 #include "tensor/blas.h"
 #include "tensor/integer_dot.h"
 #include "tensor/kernels.h"
+#include "tensor/ops.h"
 #include "tensor/quant.h"
 #include "tensor/thread_pool.h"
 
 namespace kvlink {
 
 namespace {
-constexpr int64_t kMaxRowColumns = 64;  // up to this, the row kernel (as fast as dequantise + sgemm at 16-32 columns)
+constexpr int64_t kMaxRowColumns = 64;    // columns of separate sequences: up to this, the row kernel
+constexpr int64_t kMaxTokenColumns = 8;   // one sequence's tokens: dequantise + sgemm is faster above this
 
 // y = W x for T <= kMaxRowColumns columns: the threads split W's rows, and `dot(r0, r1)` writes
 // y[t * N + r] for rows r0..r1-1 of every column t, reading each weight row once for all columns
@@ -86,7 +89,8 @@ void kernel_mul_mat(Tensor* node, Arena& arena, int n_threads) {
   auto* yd = static_cast<float*>(node->data);
 
   if (T < 1) return;
-  if (T <= kMaxRowColumns) {
+  const bool one_sequence = static_cast<Columns>(node->iparams[1]) == Columns::TOKENS;
+  if (T <= (one_sequence ? kMaxTokenColumns : kMaxRowColumns)) {
     row_bytes(w->type, K);  // throws before the parallel loop unless K is a whole number of blocks
     const auto products = static_cast<Products>(node->iparams[0]);
     if (products != Products::F32 && has_integer_kernel(w->type)) {

@@ -35,11 +35,12 @@ Tensor* add(Graph& g, Tensor* a, Tensor* b) {
   return g.node(Op::ADD, DType::F32, {a->ne[0], a->n_rows()}, {a, b});
 }
 
-Tensor* mul_mat(Graph& g, Tensor* w, Tensor* x, Products products) {
+Tensor* mul_mat(Graph& g, Tensor* w, Tensor* x, Products products, Columns columns) {
   require(is_matrix(w) && x->type == DType::F32 && x->ne[0] == w->ne[0], "mul_mat",
           "shape mismatch: w has rows of " + std::to_string(w->ne[0]) + ", x of " + std::to_string(x->ne[0]));
   Tensor* y = g.node(Op::MUL_MAT, DType::F32, {w->ne[1], x->n_rows()}, {w, x});
   y->iparams[0] = static_cast<int32_t>(products);
+  y->iparams[1] = static_cast<int32_t>(columns);
   return y;
 }
 

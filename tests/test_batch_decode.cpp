@@ -11,6 +11,8 @@
 #include "model/generate.h"
 #include "support/support.h"
 #include "tensor/error.h"
+#include "tensor/graph.h"
+#include "tensor/ops.h"
 
 namespace kvlink {
 namespace {
@@ -185,6 +187,34 @@ TEST_F(BatchDecode, GraphRefusesAFirstRowAfterTheTokensRow) {
   b.seq_first_rows = {0};  // one per token is needed
   Graph g2;
   EXPECT_THROW(build_llama_graph(g2, *model_, cache, b), Error);
+}
+
+// The products of a batch of several sequences keep each column's numbers those of its sequence
+// alone (Columns::SEQUENCES: the row kernel up to 64 columns); a batch of one sequence's tokens lets
+// them be multiplied together (Columns::TOKENS). Every MUL_MAT of the graph says which.
+TEST_F(BatchDecode, GraphMarksItsProductsColumnsAsSequencesOrTokens) {
+  KVCache cache = make_kv_cache(model_->hp, 64, DType::F16);
+  const auto kinds = [&](const Batch& b) {
+    Graph g;
+    build_llama_graph(g, *model_, cache, b);
+    std::vector<Columns> out;
+    for (const Tensor* t : g.nodes()) {
+      if (t->op == Op::MUL_MAT) out.push_back(static_cast<Columns>(t->iparams[1]));
+    }
+    return out;
+  };
+  Batch several;
+  several.tokens = {1, 2, 3};
+  several.positions = {4, 9, 2};
+  several.rows = {4, 25, 42};
+  several.seq_first_rows = {0, 16, 40};
+  several.output_rows = {0, 1, 2};
+  const auto seqs = kinds(several);
+  ASSERT_FALSE(seqs.empty());
+  for (Columns c : seqs) EXPECT_EQ(c, Columns::SEQUENCES);
+  const auto toks = kinds(make_causal_batch({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, 0));
+  ASSERT_EQ(toks.size(), seqs.size());
+  for (Columns c : toks) EXPECT_EQ(c, Columns::TOKENS);
 }
 
 }  // namespace

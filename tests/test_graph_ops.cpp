@@ -197,12 +197,13 @@ TEST_P(OpsTest, MulMatLowRankShapes) {
   }
 }
 
-// Weight types x column counts on every side of the matvec / row kernel / gemm switches (1, 2-64,
-// more); T = 3 and 41 leave the row kernel a short last group of four columns.
-class MulMatTest : public ::testing::TestWithParam<std::tuple<DType, int64_t, int>> {};
+// Weight types x column counts on every side of the matvec / row kernel / gemm switches (1, 2-64
+// columns of separate sequences or 2-8 tokens of one, more), for both kinds of columns; T = 3 and 41
+// leave the row kernel a short last group of four columns.
+class MulMatTest : public ::testing::TestWithParam<std::tuple<DType, int64_t, int, Columns>> {};
 
 TEST_P(MulMatTest, MatchesDequantisedProduct) {
-  const auto [type, T, threads] = GetParam();
+  const auto [type, T, threads, columns] = GetParam();
   const int64_t K = 96, N = 71;
   const auto wf = random_floats(K * N, 9), x = random_floats(K * T, 10);
   const size_t rb = row_bytes(type, K);
@@ -213,7 +214,7 @@ TEST_P(MulMatTest, MatchesDequantisedProduct) {
     ref::dequantize_row(type, wq.data() + r * rb, wd.data() + r * K, K);
   }
   Graph g;
-  Tensor* out = mul_mat(g, g.leaf(type, {K, N}, wq.data(), "w"), f32_input(g, x, K, T, "x"));
+  Tensor* out = mul_mat(g, g.leaf(type, {K, N}, wq.data(), "w"), f32_input(g, x, K, T, "x"), Products::F32, columns);
   const auto got = run(g, out, threads);
   std::vector<double> want(N * T);
   for (int64_t t = 0; t < T; ++t)
@@ -228,7 +229,8 @@ TEST_P(MulMatTest, MatchesDequantisedProduct) {
 
 INSTANTIATE_TEST_SUITE_P(Types, MulMatTest,
                          ::testing::Combine(::testing::Values(DType::F32, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_1),
-                                            ::testing::Values<int64_t>(1, 2, 3, 8, 41, 70), ::testing::Values(1, 2)));
+                                            ::testing::Values<int64_t>(1, 2, 3, 8, 9, 41, 70), ::testing::Values(1, 2),
+                                            ::testing::Values(Columns::SEQUENCES, Columns::TOKENS)));
 
 // Batched decoding gives each sequence the numbers it gets alone (batch_decode.h): a column of a
 // product of up to 64 columns is bit-identical to the same column multiplied alone.

@@ -3,7 +3,7 @@
 // AVX2 block products equal the scalar definition up to float summation order; they differ from the
 // F32-activation product (quant.h) by no more than the activations' rounding allows; a column gets
 // the same number alone and among others; MUL_MAT with Products::INT16 / INT8 equals the kernels for
-// 1..64 columns and leaves longer products to the F32 path.
+// 1..64 columns of separate sequences and 1..8 tokens of one, and leaves longer products to the F32 path.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -207,7 +207,9 @@ TEST_P(IntegerDot, TileOfRowsEqualsEachRowAlone) {
   });
 }
 
-TEST_P(IntegerDot, MulMatUsesTheKernelsUpTo64Columns) {
+// Columns of separate sequences (batched decoding) take the integer kernel up to 64 columns, one
+// sequence's tokens (a prefill) up to 8; longer products take dequantised weights and sgemm.
+TEST_P(IntegerDot, MulMatUsesTheKernelsUpTo64SequencesOr8Tokens) {
   const auto [type, bits] = GetParam();
   with_block(bits, [&, type = type, bits = bits](auto block) {
     using Block = decltype(block);
@@ -219,13 +221,17 @@ TEST_P(IntegerDot, MulMatUsesTheKernelsUpTo64Columns) {
       w.insert(w.end(), row.begin(), row.end());
     }
     const size_t rb = row_bytes(type, K);
-    for (int64_t T : {1, 3, 12, 64, 65}) {
+    for (const auto& [columns, T] : std::vector<std::pair<Columns, int64_t>>{
+             {Columns::SEQUENCES, 1}, {Columns::SEQUENCES, 3}, {Columns::SEQUENCES, 12}, {Columns::SEQUENCES, 64},
+             {Columns::SEQUENCES, 65}, {Columns::TOKENS, 1}, {Columns::TOKENS, 8}, {Columns::TOKENS, 9},
+             {Columns::TOKENS, 28}}) {
+      const bool integer = T <= (columns == Columns::TOKENS ? 8 : 64);
       Graph g;
       Tensor* wt = g.leaf(type, {K, N}, w.data(), "w");
       Tensor* x = g.input(DType::F32, {K, T}, "x");
       const auto xv = activations(K * T, rng);
       std::memcpy(x->data, xv.data(), xv.size() * sizeof(float));
-      Tensor* y = mul_mat(g, wt, x, bits == 16 ? Products::INT16 : Products::INT8);
+      Tensor* y = mul_mat(g, wt, x, bits == 16 ? Products::INT16 : Products::INT8, columns);
       g.mark_output(y);
       Arena arena;
       execute(g, arena, ExecOptions{2});
@@ -236,10 +242,10 @@ TEST_P(IntegerDot, MulMatUsesTheKernelsUpTo64Columns) {
         const Block* col = q.data();
         for (int64_t r = 0; r < N; ++r) {
           float want;
-          if (T <= 64) {
+          if (integer) {
             dot_integer_columns(type, w.data() + r * rb, &col, 1, K, &want);
             ASSERT_EQ(yd[t * N + r], want) << "T " << T << " t " << t << " r " << r;
-          } else {  // past 64 columns: dequantised weights and sgemm, F32 activations
+          } else {  // dequantised weights and sgemm, F32 activations
             want = dot_row(type, w.data() + r * rb, xv.data() + t * K, K);
             ASSERT_NEAR(yd[t * N + r], want, 1e-4) << "T " << T << " t " << t << " r " << r;
           }

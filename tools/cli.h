@@ -42,7 +42,7 @@ inline int clamp_threads(int requested) {
 }
 
 // --products NAME into `products` (its value is the default shown): how quantised weights are
-// multiplied with up to 64 activation columns (decoding, short prefills): int16, f32 (the reference
+// multiplied in the row kernel (decoding, batched decoding, prefills of up to 8 tokens): int16, f32 (the reference
 // arithmetic) or int8 (llama.cpp's; fastest, changes answers). docs/PRODUCTS.md.
 inline void add_products_flag(CLI::App& app, kvlink::Products& products) {
   app.add_option_function<std::string>(
