@@ -35,15 +35,35 @@ def table(header, rows):
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
 
 
+def save_accuracy_plot(fig, ax, xlabel, title, path):
+    """Log-scale x axis, the accuracy axis, grid and legend, then the PNG (both reports' plots)."""
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("accuracy, mean over sets, % (95 % interval)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def run_times(out):
     runs = []
     path = os.path.join(out, "time.txt")
     if os.path.exists(path):
         for line in open(path):
-            m = re.match(r"run_eval: (\d+) s, (\d+) new pairs \((.*)\)", line.strip())
-            if m:
-                runs.append((int(m.group(1)), int(m.group(2)), m.group(3)))
+            m = re.match(r"run_eval: (\d+) s, (\d+) new (pairs|answers) \((.*)\)", line.strip())
+            if m:  # lines before 2026-12-02 counted new (example, position) pairs, later ones new answers
+                runs.append((int(m.group(1)), f"{m.group(2)} {m.group(3)}", m.group(4)))
     return runs
+
+
+def adapter_folders(out):
+    """OUT/adapter-NAME folders with answers, in the order of their training steps (distill-lora-s9 before -s47)."""
+    def key(name):
+        return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+    names = [n for n in os.listdir(out) if n.startswith("adapter-") and os.path.exists(os.path.join(out, n, "predictions.jsonl"))]
+    return [os.path.join(out, n) for n in sorted(names, key=key)]
 
 
 def adapter_section(folder, base):
@@ -73,10 +93,12 @@ def main():
     ap.add_argument("--command", default="scripts/run_eval.sh")
     ap.add_argument("--results", default="docs/RESULTS.md")
     ap.add_argument("--plot", default="docs/eval_accuracy_ttft.png")
-    ap.add_argument("--remark", default="")
-    ap.add_argument("--adapters", nargs="*", default=[],
-                    help="run_eval.sh's adapter folders (OUT/adapter-NAME): a section comparing each adapter's modes "
-                         "with the base model's on the examples both have")
+    ap.add_argument("--remark", help="a markdown file whose text closes the report (default OUT/remark.md, if it exists): "
+                                     "what the run covers and under which conditions, kept beside the answers so that "
+                                     "every regeneration keeps it")
+    ap.add_argument("--adapters", nargs="*",
+                    help="run_eval.sh's adapter folders (default every OUT/adapter-NAME): a section comparing each "
+                         "adapter's modes with the base model's on the examples both have")
     ap.add_argument("--ttft", help="bench-ttft JSON lines: plot each mode at that run's median TTFT (one machine, "
                                    "one load) instead of the evaluation's, which invocations measured apart")
     a = ap.parse_args()
@@ -134,13 +156,14 @@ def main():
         L += table(["mode", "position 0", "position 4", "position 9"], rows)
     if runs:
         L += ["", "## Run time", "", "Invocations of `scripts/run_eval.sh` (each resumes the one before):", ""]
-        L += table(["invocation", "settings", "wall time", "pairs added"],
+        L += table(["invocation", "settings", "wall time", "added"],
                    [[str(i), st, f"{sec} s", str(add)] for i, (sec, add, st) in enumerate(runs, 1)])
         L += ["", f"Total: {sum(r[0] for r in runs)} s."]
-    for folder in a.adapters:
+    for folder in a.adapters if a.adapters is not None else adapter_folders(a.out):
         L += adapter_section(folder, preds)
-    if a.remark:
-        L += ["", a.remark]
+    remark = a.remark or os.path.join(a.out, "remark.md")
+    if os.path.exists(remark):
+        L += ["", open(remark).read().strip()]
     L += ["", "![accuracy vs TTFT](eval_accuracy_ttft.png)", ""]
     open(a.results, "w").write("\n".join(L) + "\n")
 
@@ -157,14 +180,8 @@ def main():
         point, lo, hi = ps.accuracy(scores[m])
         ax.errorbar([med], [100 * point], yerr=[[100 * (point - lo)], [100 * (hi - point)]], fmt="o", color=f"C{k}",
                     capsize=4, label=m)
-    ax.set_xscale("log")
-    ax.set_xlabel("median TTFT, ms (log scale)" + (": bench-ttft at 2k context, 2 threads" if a.ttft else ""))
-    ax.set_ylabel("accuracy, mean over sets, % (95 % interval)")
-    ax.set_title(f"SmolLM2-135M Q4_1, base model, {n_pairs} evaluation pairs")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(a.plot, dpi=110)
+    save_accuracy_plot(fig, ax, "median TTFT, ms (log scale)" + (": bench-ttft at 2k context, 2 threads" if a.ttft else ""),
+                       f"SmolLM2-135M Q4_1, base model, {n_pairs} evaluation pairs", a.plot)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@
 # (../shared/data/eval), PARALLEL (16), STEP (20), LIMIT (200; NQ: LIMIT / 2), MODES, BIN (the
 # tools' folder, default build/bin), PRODUCTS (f32: the arithmetic every stored prediction in
 # results/eval was made with; kvlink-eval refuses to mix products in one output directory; int16 is
-# the tools' default, docs/PRODUCTS.md). Each invocation appends its wall time and the pairs it added to
-# OUT/time.txt.
+# the tools' default, docs/PRODUCTS.md). Each invocation appends its wall time and the answers it added (every mode, adapters'
+# folders included) to OUT/time.txt; OUT/remark.md, if present, closes the report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
@@ -30,11 +30,10 @@ ADAPTER_MODES=${ADAPTER_MODES:-full,kvlink}
 PRODUCTS=${PRODUCTS:-f32}
 EVAL="$BIN/kvlink-eval -m $MODEL -t $THREADS --parallel $PARALLEL --cache $OUT/cache --products $PRODUCTS"
 mkdir -p "$OUT"
-pairs() {  # (example, gold position) pairs answered so far
-  "$PYTHON" -c 'import json,sys; print(len({(j["dataset"], j["id"], j["gold_position"]) for j in map(json.loads, open(sys.argv[1]))}))' \
-    "$OUT/modes/predictions.jsonl" 2>/dev/null || echo 0
+answers() {  # answers stored so far, in every mode and in the adapters' folders
+  cat "$OUT"/modes/predictions.jsonl "$OUT"/adapter-*/predictions.jsonl 2>/dev/null | wc -l
 }
-pairs_before=$(pairs)
+answers_before=$(answers)
 start=$(date +%s)
 for ((lim = STEP; lim <= LIMIT; lim += STEP)); do
   for set in hotpotqa hotpotqa_fullwiki 2wikimqa musique; do
@@ -53,7 +52,7 @@ for ((lim = STEP; lim <= LIMIT; lim += STEP)); do
 done
 end=$(date +%s)
 # One line per completed invocation (an interrupted one writes none; its answers count for the next).
-echo "run_eval: $((end - start)) s, $(( $(pairs) - pairs_before )) new pairs (LIMIT=$LIMIT, THREADS=$THREADS, PARALLEL=$PARALLEL, PRODUCTS=$PRODUCTS)" | tee -a "$OUT/time.txt"
+echo "run_eval: $((end - start)) s, $(( $(answers) - answers_before )) new answers (LIMIT=$LIMIT, THREADS=$THREADS, PARALLEL=$PARALLEL, PRODUCTS=$PRODUCTS)" | tee -a "$OUT/time.txt"
 # TTFT_JSONL: a bench-ttft run whose TTFTs place the modes in the plot (one machine, one load).
-"$PYTHON" scripts/protocol_report.py "$OUT" --command "LIMIT=$LIMIT THREADS=$THREADS scripts/run_eval.sh" \
+"$PYTHON" scripts/protocol_report.py "$OUT" --command "LIMIT=$LIMIT THREADS=$THREADS PRODUCTS=$PRODUCTS${ADAPTER:+ ADAPTER=$ADAPTER} scripts/run_eval.sh" \
   ${TTFT_JSONL:+--ttft "$TTFT_JSONL"}
