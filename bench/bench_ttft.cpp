@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
   CLI::App app{"bench-ttft: time to first token per reuse mode, caches from disk"};
   std::string model_path, cache_dir = "bench/results/ttft-cache", modes_s = "full,kvlink,reencode,noshift,cacheblend";
   std::vector<int> sizes = {100, 200, 500};
-  int n_chunks = 10, runs = 5, threads = 2, link_tokens = 5;
+  int n_chunks = 10, runs = 5, threads = 2, link_tokens = 5, epic_tokens = kvlink::kDefaultEpicTokens;
   bool cold = false;
   app.add_option("-m,--model", model_path)->required();
   kvlink::Products products = kvlink::kDefaultProducts;
@@ -97,6 +97,9 @@ int main(int argc, char** argv) {
   app.add_option("--n-chunks", n_chunks)->capture_default_str();
   app.add_option("--modes", modes_s)->capture_default_str();
   app.add_option("--link-tokens", link_tokens, "link tokens per chunk in kvlink mode (placeholders if untrained)")->capture_default_str();
+  app.add_option("--epic-tokens", epic_tokens, "epic: tokens recomputed at each chunk's start")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   app.add_option("-r,--runs", runs)->capture_default_str();
   app.add_option("-t,--threads", threads)->capture_default_str();
   app.add_flag("--cold", cold, "evict the cache files from the page cache before every run");
@@ -127,6 +130,7 @@ int main(int argc, char** argv) {
       for (kvlink::ReuseMode mode : modes) {
         kvlink::PrefillOptions prefill;
         prefill.mode = mode;
+        prefill.epic_tokens = epic_tokens;
         const kvlink::AnswerOptions ao = session.options(prefill, 1, {}, "", chunks.size());
         std::vector<double> ttft, load, compute, select;
         kvlink::AnswerResult last;
@@ -149,6 +153,7 @@ int main(int argc, char** argv) {
                                   {"chunk_tokens", size},
                                   {"n_chunks", n_chunks},
                                   {"mode", kvlink::reuse_mode_name(mode)},
+                                  {"epic_tokens", epic_tokens},
                                   {"page_cache", cold ? "cold" : "warm"},
                                   {"threads", threads},
                                   {"runs", runs},
