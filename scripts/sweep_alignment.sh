@@ -19,8 +19,8 @@ OUT=${OUT:-results/sweep}
 LIMIT=${LIMIT:-40}
 THREADS=${THREADS:-1}
 PARALLEL=${PARALLEL:-8}
-APE=${APE:-"1:1 0.8:1 0.6:1 0.8:0.9 0.6:0.8"}
-EPIC=${EPIC:-"4 16 64"}
+APE=${APE-"1:1 0.8:1 0.6:1 0.8:0.9 0.6:0.8"}  # set but empty: no ape point
+EPIC=${EPIC-"4 16 64"}  # set but empty: no epic point
 PREFIX=${PREFIX:-1}
 SETS=(qa_nq qa_2wikimqa qa_hotpotqa qa_musique)
 case "$DATA" in *eval*) echo "sweep_alignment: sweeps run on training sets only, not $DATA" >&2; exit 1;; esac
