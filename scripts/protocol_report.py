@@ -161,6 +161,8 @@ def main():
         L += ["", f"Total: {sum(r[0] for r in runs)} s."]
     for folder in a.adapters if a.adapters is not None else adapter_folders(a.out):
         L += adapter_section(folder, preds)
+    if a.remark and not os.path.isfile(a.remark):
+        raise SystemExit(f"protocol_report: --remark {a.remark}: no such file")
     remark = a.remark or os.path.join(a.out, "remark.md")
     if os.path.exists(remark):
         L += ["", open(remark).read().strip()]

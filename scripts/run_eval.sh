@@ -12,8 +12,9 @@
 # (../shared/data/eval), PARALLEL (16), STEP (20), LIMIT (200; NQ: LIMIT / 2), MODES, BIN (the
 # tools' folder, default build/bin), PRODUCTS (f32: the arithmetic every stored prediction in
 # results/eval was made with; kvlink-eval refuses to mix products in one output directory; int16 is
-# the tools' default, docs/PRODUCTS.md). Each invocation appends its wall time and the answers it added (every mode, adapters'
-# folders included) to OUT/time.txt; OUT/remark.md, if present, closes the report.
+# the tools' default, docs/PRODUCTS.md). Each invocation appends its wall time and the answers it
+# added (every mode, adapters' folders included) to OUT/time.txt; OUT/remark.md, if present, closes
+# the report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${MODEL:-models/SmolLM2-135M-Instruct.Q4_1.gguf}
@@ -30,8 +31,8 @@ ADAPTER_MODES=${ADAPTER_MODES:-full,kvlink}
 PRODUCTS=${PRODUCTS:-f32}
 EVAL="$BIN/kvlink-eval -m $MODEL -t $THREADS --parallel $PARALLEL --cache $OUT/cache --products $PRODUCTS"
 mkdir -p "$OUT"
-answers() {  # answers stored so far, in every mode and in the adapters' folders
-  cat "$OUT"/modes/predictions.jsonl "$OUT"/adapter-*/predictions.jsonl 2>/dev/null | wc -l
+answers() {  # answers stored so far, in every mode and in the adapters' folders (none yet: 0)
+  { cat "$OUT"/modes/predictions.jsonl "$OUT"/adapter-*/predictions.jsonl 2>/dev/null || true; } | wc -l
 }
 answers_before=$(answers)
 start=$(date +%s)

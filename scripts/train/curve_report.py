@@ -83,17 +83,18 @@ def main():
             for m in columns + fulls}
     fulls = [m for m in fulls if all(len(byid[m][s]) == len(ids[s]) for s in sets)]
     n = sum(len(ids[s]) for s in sets)
+    # each row's accuracy and interval once (a bootstrap), for the table and the plot
+    acc = {m: ps.accuracy({s: list(byid[m][s].values()) for s in sets}) for m in columns + fulls}
+    tokens = {f"{mode}+{label}": t for label, _k, _s, t, _p in ads for mode in ("kvlink", "full")}
+    tokens["reencode"] = 0
     print(f"Over the {n} examples (" + ", ".join(f"{s} {len(ids[s])}" for s in sets) + ") that every row has.\n")
     print("| row | tokens trained | accuracy, mean over sets | minus base `full` | minus `epic` |")
     print("|---|---|---|---|---|")
-    tokens = {f"kvlink+{label}": t for label, _k, _s, t, _p in ads}
-    tokens.update({f"full+{label}": t for label, _k, _s, t, _p in ads})
     for m in columns + fulls:
-        acc = ps.accuracy({s: list(byid[m][s].values()) for s in sets})
         d_full = "" if m == "full" else interval(ps.paired(byid[m], byid["full"]), True)
         d_epic = "" if m in ("full", "epic") else interval(ps.paired(byid[m], byid["epic"]), True)
-        t = f"{tokens[m]:,}" if m in tokens else ("0" if m == "reencode" else "")
-        print(f"| {m} | {t} | {interval(acc)} | {d_full} | {d_epic} |")
+        t = f"{tokens[m]:,}" if m in tokens else ""
+        print(f"| {m} | {t} | {interval(acc[m])} | {d_full} | {d_epic} |")
 
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     for k, kind in enumerate(("lora", "link")):
@@ -102,15 +103,15 @@ def main():
             continue
         xs, ys, lo, hi = [], [], [], []
         for t, m in pts:
-            p, low, high = ps.accuracy({s: list(byid[m][s].values()) for s in sets})
-            xs.append(max(t, 2e4) if t == 0 else t)
+            p, low, high = acc[m]
+            xs.append(t or 2e4)
             ys.append(100 * p)
             lo.append(100 * (p - low))
             hi.append(100 * (high - p))
         ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o-", capsize=4, color=f"C{k}",
                     label=f"kvlink + {'link + LoRA' if kind == 'lora' else 'link-only'} adapter")
     for k, m in enumerate(("full", "epic", "cacheblend")):
-        p = 100 * ps.accuracy({s: list(byid[m][s].values()) for s in sets})[0]
+        p = 100 * acc[m][0]
         ax.axhline(p, color=f"C{k + 2}", linestyle="--", label=f"base {m} ({p:.1f} %)")
     save_accuracy_plot(fig, ax, "tokens trained (log scale; untrained kvlink drawn at 2e4)",
                        f"Self-distillation: kvlink accuracy against tokens trained, {n} examples", a.plot)
