@@ -16,7 +16,7 @@ Tensor* weight(Graph& g, const GGUFTensorInfo* t) {
 
 // W x [+ bias] [+ B (A x)]: the LoRA update when an adapter pairs one with W (its scale is in B).
 // `products` is the model's choice for W's products (Model::products); the LoRA terms stay F32.
-// `columns`: the batch's tokens are one sequence's or several sequences' (ops.h, Columns).
+// `columns`: the batch's tokens are one sequence's or several sequences' (graph.h, Columns).
 Tensor* linear(Graph& g, Products products, Columns columns, const GGUFTensorInfo* w, const GGUFTensorInfo* bias,
                const LoraPair& lora, Tensor* x) {
   Tensor* y = mul_mat(g, weight(g, w), x, products, columns);

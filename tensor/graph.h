@@ -22,13 +22,20 @@ enum class Op {
   GET_ROWS,   // rows of src0 (any type) selected by I32 ids src1 -> F32; ids past src0 read src2's rows
   RMS_NORM,   // x / rms(x) * weight, per row (fparams[0] = eps)
   ADD,        // src0 + src1, src1 broadcast over rows when it has one row
-  MUL_MAT,    // src0 [K, N] (any type) times src1 [K, T] F32 -> [N, T]
+  MUL_MAT,    // src0 [K, N] (any type) times src1 [K, T] F32 -> [N, T] (iparams: Products, Columns)
   ROPE,       // rotary embedding of src0 [head_dim, n_head, T] at I32 positions src1
   SWIGLU,     // silu(src0) * src1
   STORE_KV,   // writes src1 [width, T] into cache src0 [width, n_ctx] at rows iparams[0]..; aliases src0
   ATTENTION,  // softmax(q k^T * scale + mask) v per head (see ops.h)
 };
 const char* op_name(Op op);
+
+// What the columns of a MUL_MAT are, which decides how short products are done (tensor/matmul.cpp):
+// SEQUENCES (batched decoding): each column is another sequence's token and must get the numbers it
+// gets alone, so up to 64 columns take the row kernel, whose arithmetic per column does not depend
+// on the column count. TOKENS (a prefill): the columns are one sequence's tokens, multiplied
+// together however is fastest: the row kernel up to 8 columns, dequantised weights and sgemm above.
+enum class Columns { SEQUENCES, TOKENS };
 
 struct Tensor {
   DType type = DType::F32;

@@ -19,7 +19,7 @@
 namespace kvlink {
 
 // How MUL_MAT's row kernel multiplies a quantised weight with its activation columns (up to 64
-// columns of separate sequences or 8 tokens of one, tensor/ops.h's Columns).
+// columns of separate sequences or 8 tokens of one, tensor/graph.h's Columns).
 enum class Products {
   F32,    // quantised blocks times F32 activations (quant.h): the reference arithmetic
   INT16,  // activations quantised to BlockQ16A, integer block products, where the type has them

@@ -2,10 +2,10 @@
 // One column (decoding): quantised matvec straight from W's blocks. Up to 64 columns of separate
 // sequences (batched decoding, Columns::SEQUENCES) or 8 of one sequence (Columns::TOKENS: a short
 // prefill): each weight row read once and dotted with every column, with the matvec's arithmetic
-// per column. With Products::INT16 or INT8 (the node's iparams[0]) and a Q4_0,
-// Q4_1 or Q8_0 weight, these products quantise the columns to 16- or 8-bit blocks once and multiply
-// in integers (tensor/integer_dot.h); a column's arithmetic still does not depend on how many
-// columns there are. More columns (prefill, or a batch of over 64 sequences): the product is cut into tiles of (weight
+// per column. With Products::INT16 or INT8 (the node's iparams[0]) and a Q4_0, Q4_1 or Q8_0 weight,
+// these products quantise the columns to 16- or 8-bit blocks once and multiply in integers
+// (tensor/integer_dot.h); a column's arithmetic still does not depend on how many columns there
+// are. More columns (prefill, or over 64 sequences): the product is cut into tiles of (weight
 // rows x tokens); each task dequantises its weight rows into a per-thread slab and multiplies with a
 // single-threaded OpenBLAS sgemm. All parallelism is the thread pool's: letting OpenBLAS start its
 // own threads next to ours oversubscribes the cores (measured: 2 threads ran at half the speed of 1).
@@ -14,7 +14,6 @@
 #include "tensor/blas.h"
 #include "tensor/integer_dot.h"
 #include "tensor/kernels.h"
-#include "tensor/ops.h"
 #include "tensor/quant.h"
 #include "tensor/thread_pool.h"
 

@@ -26,15 +26,9 @@ Tensor* get_rows(Graph& g, Tensor* table, Tensor* ids, Tensor* ext = nullptr);
 Tensor* rms_norm(Graph& g, Tensor* x, Tensor* weight, float eps);
 // a + b; b has a's shape or a single row that is added to every row.
 Tensor* add(Graph& g, Tensor* a, Tensor* b);
-// What the columns of a product are, which decides how short products are done (tensor/matmul.cpp):
-// SEQUENCES (batched decoding): each column is another sequence's token and must get the numbers it
-// gets alone, so up to 64 columns take the row kernel, whose arithmetic per column does not depend
-// on the column count. TOKENS (a prefill): the columns are one sequence's tokens, multiplied
-// together however is fastest: the row kernel up to 8 columns, dequantised weights and sgemm above.
-enum class Columns { SEQUENCES, TOKENS };
 // w [K, N] (any type) times x F32 [K, T]: result F32 [N, T], column t = w . x[:, t]. `products`
-// (tensor/integer_dot.h) picks the arithmetic of the row kernel's products; kept in iparams[0],
-// `columns` in iparams[1].
+// (tensor/integer_dot.h) picks the arithmetic of the row kernel's products, `columns` (graph.h)
+// whether the row kernel takes up to 64 columns or 8; kept in iparams[0] and iparams[1].
 Tensor* mul_mat(Graph& g, Tensor* w, Tensor* x, Products products = Products::F32,
                 Columns columns = Columns::SEQUENCES);
 // Rotary embedding of x F32 [n_head * head_dim, T] (heads contiguous within a row) at positions

@@ -42,8 +42,8 @@ inline int clamp_threads(int requested) {
 }
 
 // --products NAME into `products` (its value is the default shown): how quantised weights are
-// multiplied in the row kernel (decoding, batched decoding, prefills of up to 8 tokens): int16, f32 (the reference
-// arithmetic) or int8 (llama.cpp's; fastest, changes answers). docs/PRODUCTS.md.
+// multiplied in the row kernel (decoding, batched decoding, prefills of up to 8 tokens): int16, f32
+// (the reference arithmetic) or int8 (llama.cpp's; fastest, changes answers). docs/PRODUCTS.md.
 inline void add_products_flag(CLI::App& app, kvlink::Products& products) {
   app.add_option_function<std::string>(
          "--products", [&products](const std::string& name) { products = kvlink::parse_products(name); },
