@@ -71,6 +71,7 @@ def ask(server, q, args):
     wall = time.perf_counter() - t0
     u = r["usage"]
     return {"text": r["choices"][0]["message"]["content"], "ttft_ms": u["ttft_ms"], "wall_s": wall,
+            "queue_ms": u["queue_ms"], "prefill_ms": u["prefill_ms"],
             "tokens": u["completion_tokens"], "decode_s": max(wall - u["ttft_ms"] / 1000, 1e-6)}
 
 
@@ -137,6 +138,10 @@ def main():
         ("TTFT alone, median", f"{ttft_alone:.1f} ms"),
         ("TTFT under load, p50 / p99", f"{pct(ttft, 50):.1f} / {pct(ttft, 99):.1f} ms "
                                       f"({pct(ttft, 50) / ttft_alone:.2f}x / {pct(ttft, 99) / ttft_alone:.2f}x alone)"),
+        ("TTFT under load: queueing / prefill, p50", f"{pct([r['queue_ms'] for r in done], 50):.1f} / "
+                                                     f"{pct([r['prefill_ms'] for r in done], 50):.1f} ms (alone: "
+                                                     f"{statistics.median(a['queue_ms'] for a in alone):.1f} / "
+                                                     f"{statistics.median(a['prefill_ms'] for a in alone):.1f})"),
         ("decode tokens/s, one stream alone", f"{single_rate:.1f}"),
         ("decode tokens/s, total under load", f"{total_rate:.1f} ({total_rate / single_rate:.2f}x one stream)"),
     ]

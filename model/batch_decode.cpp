@@ -45,26 +45,32 @@ void BatchDecoder::admit(const Context& ctx, SequenceDecoder seq, uint64_t tag) 
     std::memcpy(cache_.v[l].data() + first * cache_.row_bytes(), src.v[l].data(), bytes);
   }
   free_slot->seq = std::make_unique<SequenceDecoder>(std::move(seq));
+  free_slot->more = free_slot->seq->advance(src.n_used, slot_rows_);  // its first token, shown at once
   free_slot->tag = tag;
   free_slot->n_used = src.n_used;
   free_slot->view = ctx.view();
   free_slot->admitted = Clock::now();
 }
 
+BatchDecoder::Finished BatchDecoder::release(Slot& slot) {
+  GenerateResult r = std::move(slot.seq->result());
+  if (!slot.cancelled.empty()) r.stop_reason = slot.cancelled;
+  r.decode_ms = ms_since(slot.admitted);
+  slot.seq.reset();
+  slot.cancelled.clear();
+  return Finished{slot.tag, std::move(r)};
+}
+
 std::vector<BatchDecoder::Finished> BatchDecoder::step() {
+  if (stepping_) throw Error("batched decoding: a step inside a step's interlude");
   std::vector<Finished> done;
   Batch batch;
   std::vector<size_t> in_batch;  // slot of each batch token
   for (size_t s = 0; s < slots_.size(); ++s) {
     Slot& slot = slots_[s];
     if (!slot.seq) continue;
-    if (!slot.cancelled.empty() || !slot.seq->advance(slot.n_used, slot_rows_)) {
-      GenerateResult r = std::move(slot.seq->result());
-      if (!slot.cancelled.empty()) r.stop_reason = slot.cancelled;
-      r.decode_ms = ms_since(slot.admitted);
-      done.push_back(Finished{slot.tag, std::move(r)});
-      slot.seq.reset();
-      slot.cancelled.clear();
+    if (!slot.cancelled.empty() || !slot.more) {  // cancelled, or ended at admission
+      done.push_back(release(slot));
       continue;
     }
     const int32_t first = static_cast<int32_t>(s) * slot_rows_;
@@ -79,7 +85,7 @@ std::vector<BatchDecoder::Finished> BatchDecoder::step() {
   if (in_batch.empty()) return done;
   Graph g;
   Tensor* logits = build_llama_graph(g, model_, cache_, batch);
-  execute(g, arena_, ExecOptions{n_threads_});
+  run(g);
   const auto n_vocab = static_cast<size_t>(model_.hp.n_vocab);
   std::vector<float> row(n_vocab);
   for (size_t i = 0; i < in_batch.size(); ++i) {
@@ -88,8 +94,24 @@ std::vector<BatchDecoder::Finished> BatchDecoder::step() {
     ++slot.n_used;
     ++slot.seq->result().n_decode_steps;
     slot.seq->sample(row);
+    // The token is taken at once (its text visible to progress()); a sequence that ends with it
+    // leaves the batch in this step, freeing its slot.
+    if (!slot.seq->advance(slot.n_used, slot_rows_)) done.push_back(release(slot));
   }
   return done;
+}
+
+void BatchDecoder::run(Graph& g) {
+  ExecOptions exec{n_threads_};
+  if (interlude_) exec.between_nodes = &interlude_;
+  stepping_ = true;
+  try {
+    execute(g, arena_, exec);
+  } catch (...) {
+    stepping_ = false;
+    throw;
+  }
+  stepping_ = false;
 }
 
 size_t BatchDecoder::active_slot(uint64_t tag) const {

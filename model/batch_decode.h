@@ -6,6 +6,7 @@
 // order in the matrix products (tests/test_batch_decode.cpp).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,15 +36,22 @@ class BatchDecoder {
   bool fits(int32_t n_prompt, int32_t n_predict) const;
 
   // Takes over a sequence: `ctx` holds its prompt (rows 0..n_used-1, F16, positions equal to rows as
-  // after any prefill here, or under ctx.view()), `seq` has sampled the first token. The rows are copied, so ctx may be
-  // reused at once. Needs a free slot and a prompt that fits one. If the sequence ends without any
-  // forward pass (end of generation at once, n_predict reached) it is returned by the next step().
+  // after any prefill here, or under ctx.view()), `seq` has sampled the first token, which is taken
+  // at once (progress() shows it). The rows are copied, so ctx may be reused at once. Needs a free
+  // slot and a prompt that fits one. If the sequence ends without any forward pass (end of
+  // generation at once, n_predict reached) it is returned by the next step().
   void admit(const Context& ctx, SequenceDecoder seq, uint64_t tag);
-  // One forward pass over every active sequence's pending token; returns the sequences that ended.
+  // One forward pass over every active sequence's last token; each samples and takes its next one.
+  // Returns the sequences that ended: with this step's token, by cancellation, or at admission.
   std::vector<Finished> step();
+  // Work to run between two nodes of every step's forward pass (a server's prefills of requests that
+  // arrived during the step). It may admit() into a free slot: the step in progress computes only the
+  // slots it began with, and the admitted sequence joins the next step. It must not step().
+  void set_interlude(std::function<void()> interlude) { interlude_ = std::move(interlude); }
   // Steps until every sequence has ended.
   std::vector<Finished> drain();
-  // The result so far of the active sequence `tag` (its text grows by a token per step); null when
+  // The result so far of the active sequence `tag` (its text grows by a token per step, the token
+  // sampled in that step); null when
   // no active sequence has that tag.
   const GenerateResult* progress(uint64_t tag) const;
   // Ends the active sequence `tag` before its next token: the next step() returns it with
@@ -54,6 +62,7 @@ class BatchDecoder {
   struct Slot {
     std::unique_ptr<SequenceDecoder> seq;  // null: free
     uint64_t tag = 0;
+    bool more = true;       // the last token taken must run through the model (SequenceDecoder::advance)
     std::string cancelled;  // non-empty: end before the next token, with this stop reason
     int32_t n_used = 0;  // rows in use, from the slot's first row
     SequenceView view;   // the context's view at admission (APE's positions and context group)
@@ -65,8 +74,12 @@ class BatchDecoder {
   KVCache cache_;
   Arena arena_;
   std::vector<Slot> slots_;
+  std::function<void()> interlude_;
+  bool stepping_ = false;  // inside step(): the interlude may not step again
 
   size_t active_slot(uint64_t tag) const;  // slots_.size() when none holds `tag`
+  Finished release(Slot& slot);             // the slot's result; the slot is free
+  void run(Graph& g);                       // the step's forward pass, with the interlude between nodes
 };
 
 }  // namespace kvlink

@@ -24,18 +24,28 @@ void compute_node(Tensor* node, Arena& arena, const ExecOptions& options) {
   throw Error("unknown graph op");
 }
 
+namespace {
+
+void profiled_compute(Tensor* node, Arena& arena, const ExecOptions& options) {
+  const auto t0 = std::chrono::steady_clock::now();
+  compute_node(node, arena, options);
+  const auto op = static_cast<size_t>(node->op);
+  options.profile->seconds[op] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  options.profile->calls[op] += 1;
+}
+
+}  // namespace
+
 void execute(Graph& graph, Arena& arena, const ExecOptions& options) {
   arena.allocate(graph);
-  if (!options.profile) {
-    for (Tensor* node : graph.nodes()) compute_node(node, arena, options);
-    return;
-  }
-  for (Tensor* node : graph.nodes()) {
-    const auto t0 = std::chrono::steady_clock::now();
-    compute_node(node, arena, options);
-    const auto op = static_cast<size_t>(node->op);
-    options.profile->seconds[op] += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    options.profile->calls[op] += 1;
+  const std::vector<Tensor*>& nodes = graph.nodes();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (i > 0 && options.between_nodes) (*options.between_nodes)();
+    if (options.profile) {
+      profiled_compute(nodes[i], arena, options);
+    } else {
+      compute_node(nodes[i], arena, options);
+    }
   }
 }
 

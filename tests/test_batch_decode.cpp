@@ -137,7 +137,7 @@ TEST_F(BatchDecode, ProgressAndCancel) {
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(dec.step().empty());
   ASSERT_NE(dec.progress(0), nullptr);
   const std::vector<TokenId> so_far = dec.progress(0)->tokens;
-  EXPECT_EQ(so_far.size(), 4u);
+  EXPECT_EQ(so_far.size(), 5u);  // the first token and one per step
   EXPECT_TRUE(dec.cancel(0, "stop"));
   EXPECT_THROW(dec.cancel(1, ""), Error);
   const auto ended = dec.step();
@@ -151,6 +151,55 @@ TEST_F(BatchDecode, ProgressAndCancel) {
   ASSERT_EQ(rest.size(), 1u);
   Context alone(*model_, ContextParams{256, DType::F16, 2});
   EXPECT_EQ(rest[0].result.tokens, generate(alone, b, greedy(24)).tokens);
+}
+
+// A server prefills a request that arrives during a step between two of the step's nodes (the
+// interlude) and admits it into a free slot there: the step in progress computes only the slots it
+// began with, the newcomer joins the next step, and both answers are those each gets alone. The
+// interlude runs between every two nodes and may not step the decoder again.
+TEST_F(BatchDecode, InterludeAdmitsIntoAFreeSlotDuringAStep) {
+  const std::vector<TokenId> a = chat(kPrompts[0]), b = chat(kPrompts[4]);
+  BatchDecoder dec(*model_, 2, 256, 2);
+  Context ctx(*model_, ContextParams{256, DType::F16, 2});
+  const auto prefilled = [&](const std::vector<TokenId>& prompt) {
+    ctx.clear();
+    std::vector<float> logits = ctx.eval_next(prompt);
+    SequenceDecoder seq(*model_, greedy(12), GenerateResult{});
+    seq.sample(logits);
+    return seq;
+  };
+  dec.admit(ctx, prefilled(a), 0);
+  int calls = 0, admitted_at = -1;
+  bool nested_step_refused = false;
+  dec.set_interlude([&] {
+    ++calls;
+    if (calls == 40 && admitted_at < 0) {  // mid-step, after some of the layers
+      EXPECT_TRUE(dec.has_free_slot());
+      dec.admit(ctx, prefilled(b), 1);
+      admitted_at = calls;
+      try {
+        dec.step();
+      } catch (const Error&) {
+        nested_step_refused = true;
+      }
+    }
+  });
+  ASSERT_TRUE(dec.step().empty());
+  EXPECT_EQ(admitted_at, 40);
+  EXPECT_TRUE(nested_step_refused);
+  EXPECT_GT(calls, 100);  // one call between every two nodes of the step's graph
+  ASSERT_NE(dec.progress(1), nullptr);
+  EXPECT_EQ(dec.progress(1)->tokens.size(), 1u);  // its first token, shown at admission; no step yet
+  EXPECT_EQ(dec.progress(0)->tokens.size(), 2u);  // the first, and the one this step sampled
+  std::map<uint64_t, GenerateResult> out;
+  for (auto& f : dec.drain()) out[f.tag] = std::move(f.result);
+  ASSERT_EQ(out.size(), 2u);
+  for (uint64_t tag : {0, 1}) {
+    Context alone(*model_, ContextParams{256, DType::F16, 2});
+    const GenerateResult expected = generate(alone, tag == 0 ? a : b, greedy(12));
+    EXPECT_EQ(out[tag].tokens, expected.tokens) << tag;
+    EXPECT_EQ(out[tag].n_decode_steps, expected.n_decode_steps) << tag;
+  }
 }
 
 TEST_F(BatchDecode, RefusesWhatDoesNotFit) {

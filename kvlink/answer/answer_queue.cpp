@@ -13,6 +13,11 @@ AnswerQueue::AnswerQueue(const Model& model, int parallel, int32_t slot_rows, in
   }
 }
 
+void AnswerQueue::set_interlude(std::function<void()> interlude) {
+  if (!decoder_) throw Error("answer queue: an interlude needs a batch");
+  decoder_->set_interlude(std::move(interlude));
+}
+
 void AnswerQueue::make_room() {
   while (decoder_ && !decoder_->has_free_slot()) {
     for (BatchDecoder::Finished& f : decoder_->step()) finished(f.tag, std::move(f.result));

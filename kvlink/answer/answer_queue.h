@@ -8,6 +8,7 @@
 // leaving at any step, followed token by token (partial) and cancelled (cancel).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -45,6 +46,10 @@ class AnswerQueue {
   // decoding in the batch.
   bool cancel(Ticket t, const std::string& stop_reason) { return decoder_ && decoder_->cancel(t, stop_reason); }
 
+  // Work between two nodes of every decode step (BatchDecoder::set_interlude): there, submit() admits
+  // an answer while a slot is free (the step in progress leaves it alone), so a new request's prefill
+  // and first token need not wait for the step. submit() refuses, there, an answer that needs room.
+  void set_interlude(std::function<void()> interlude);
   // Steps the batch until a slot is free, so that no decoding falls inside the next answer's TTFT.
   void make_room();
   // A prefilled answer: `ctx` holds its prompt, `logits` its last position's logits, `so_far` its

@@ -58,9 +58,11 @@ Engine::Engine(const Model& model, const EngineConfig& config, ServerMetrics& me
 
 Engine::~Engine() { shutdown(0); }
 
-std::unique_ptr<AnswerQueue> Engine::make_queue() const {
-  return std::make_unique<AnswerQueue>(model_, config_.parallel, config_.ctx_size, config_.session.n_threads,
-                                       AnswerQueue::Order::COMPLETION);
+std::unique_ptr<AnswerQueue> Engine::make_queue() {
+  auto queue = std::make_unique<AnswerQueue>(model_, config_.parallel, config_.ctx_size, config_.session.n_threads,
+                                             AnswerQueue::Order::COMPLETION);
+  queue->set_interlude([this] { interlude(); });
+  return queue;
 }
 
 std::shared_ptr<ChatStream> Engine::submit(ChatRequest request) {
@@ -72,6 +74,7 @@ std::shared_ptr<ChatStream> Engine::submit(ChatRequest request) {
       return stream;
     }
     waiting_.push_back(Waiting{std::move(request), stream});
+    n_waiting_.store(waiting_.size());
   }
   cv_.notify_one();
   return stream;
@@ -117,6 +120,7 @@ void Engine::fail_waiting(const std::string& why) {
     metrics_.record(RequestRecord{"error"});
   }
   waiting_.clear();
+  n_waiting_.store(0);
 }
 
 void Engine::loop() {
@@ -157,9 +161,15 @@ void Engine::admit() {
       if (waiting_.empty() || stopping_) return;
       w = std::move(waiting_.front());
       waiting_.pop_front();
+      n_waiting_.store(waiting_.size());
     }
     start(w);
   }
+}
+
+void Engine::interlude() {
+  if (n_waiting_.load(std::memory_order_relaxed) == 0 || !queue_->has_free_slot()) return;
+  admit();
 }
 
 void Engine::start(Waiting& w) {
@@ -179,7 +189,7 @@ void Engine::start(Waiting& w) {
     started.kind = ChatEvent::Kind::STARTED;
     started.usage = f.usage;
     f.stream->push(std::move(started));
-    in_flight_.emplace(t, std::move(f));
+    publish(t, in_flight_.emplace(t, std::move(f)).first->second);  // the first token, now
   } catch (const Error& e) {
     w.stream->push(failed(400, e.what()));
     metrics_.record(RequestRecord{"bad_request"});
@@ -257,18 +267,20 @@ AnswerQueue::Ticket Engine::start_plain(const ChatRequest& r, ChatUsage& usage) 
 }
 
 void Engine::publish() {
-  for (auto& [ticket, f] : in_flight_) {
-    if (f.stream->cancelled()) {
-      queue_->cancel(ticket, "cancelled");
-      continue;
-    }
-    const GenerateResult* g = queue_->partial(ticket);
-    if (!g) continue;
-    ChatEvent e;
-    e.text = f.text.take(g->text, false);
-    if (!e.text.empty()) f.stream->push(std::move(e));
-    if (f.text.stopped()) queue_->cancel(ticket, "stop");
+  for (auto& [ticket, f] : in_flight_) publish(ticket, f);
+}
+
+void Engine::publish(AnswerQueue::Ticket ticket, InFlight& f) {
+  if (f.stream->cancelled()) {
+    queue_->cancel(ticket, "cancelled");
+    return;
   }
+  const GenerateResult* g = queue_->partial(ticket);
+  if (!g) return;
+  ChatEvent e;
+  e.text = f.text.take(g->text, false);
+  if (!e.text.empty()) f.stream->push(std::move(e));
+  if (f.text.stopped()) queue_->cancel(ticket, "stop");
 }
 
 void Engine::finish(AnswerQueue::Done& done) {

@@ -3,8 +3,10 @@
 // threads hand it chat requests (submit) and document operations (call); the thread prefills waiting
 // requests while a slot is free, then runs one decode step for every answer in the batch, publishes
 // the new text and hands back the answers that ended: a request joins and leaves the batch at any
-// step, and a new request waits for at most one step before its prefill starts.
+// step. A request that arrives during a step is prefilled between two of the step's graph nodes (the
+// queue's interlude) while a slot is free, so its first token waits for one node, not for the step.
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -61,13 +63,15 @@ class Engine {
 
   void loop();
   bool has_work() const;  // under mu_
-  std::unique_ptr<AnswerQueue> make_queue() const;
+  std::unique_ptr<AnswerQueue> make_queue();
   void admit();
+  void interlude();  // between two nodes of a decode step: admit() if a request waits
   void start(Waiting& w);
   AnswerQueue::Ticket start_documents(const ChatRequest& r, ChatUsage& usage);
   AnswerQueue::Ticket start_plain(const ChatRequest& r, ChatUsage& usage);
   int32_t max_tokens_for(const ChatRequest& r, int32_t n_prompt) const;
   void publish();
+  void publish(AnswerQueue::Ticket ticket, InFlight& f);
   void finish(AnswerQueue::Done& done);
   void fail_waiting(const std::string& why);
 
@@ -82,6 +86,7 @@ class Engine {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Waiting> waiting_;
+  std::atomic<size_t> n_waiting_{0};  // waiting_.size(), read without mu_ by the interlude
   std::deque<Job> jobs_;
   bool stopping_ = false;
   Clock::time_point cancel_at_;
