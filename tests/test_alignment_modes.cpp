@@ -7,7 +7,8 @@
 //                layout positions;
 //   ape          chunk tokens see the opening and their own chunk, every chunk at positions m.., the
 //                question after the longest chunk, its attention over the chunk rows grouped (T, S);
-//   epic         k = 0 is reencode bit for bit, k = the longest chunk is full.
+//   epic         k = 0 is reencode bit for bit, k = the longest chunk is full;
+//   prefix-epic  k = 0 is prefix bit for bit, k = the longest chunk is full.
 // APE's decoding goes on under its view, alone and in a batch. A prefix-conditioned cache never
 // passes for a plain one.
 #include <gtest/gtest.h>
@@ -272,6 +273,35 @@ TEST_F(TinyFixture, EpicWithoutRecomputeIsReencodeAndWithEveryTokenIsFull) {
   EXPECT_EQ(stats.tokens_computed, 9 + static_cast<int32_t>(l.suffix.size()));
 }
 
+// prefix-epic: prefix's caches with epic's recomputation. As for epic, a single masked forward pass
+// cannot express 0 < k < the chunk (the cached rows saw the chunk's first tokens as they were before
+// their recomputation), so the ends are checked: k = 0 is prefix bit for bit, k = the longest chunk
+// is full; in between it is neither prefix nor epic (it reads the prefix-conditioned caches).
+TEST_F(TinyFixture, PrefixEpicWithoutRecomputeIsPrefixAndWithEveryTokenIsFull) {
+  const PromptLayout l = three_chunks();
+  PrefillOptions pe{ReuseMode::PREFIX_EPIC};
+  pe.epic_tokens = 0;
+  EXPECT_EQ(reuse(l, pe), reuse(l, PrefillOptions{ReuseMode::PREFIX}));
+  pe.epic_tokens = 14;  // the longest chunk
+  ReuseStats stats;
+  const std::vector<float> all = reuse(l, pe, &stats);
+  EXPECT_EQ(stats.tokens_recomputed, 9 + 14 + 5);
+  const auto full = kvlink::testing::reference_forward(ref, l.flatten(), contiguous(l.flatten().size())).back();
+  EXPECT_LT(relative_diff(all, full), kTinyBound);
+  pe.epic_tokens = 3;
+  const std::vector<float> mid = reuse(l, pe, &stats);
+  EXPECT_EQ(stats.tokens_recomputed, 9);
+  EXPECT_EQ(stats.tokens_computed, 9 + static_cast<int32_t>(l.suffix.size()));
+  PrefillOptions epic{ReuseMode::EPIC};
+  epic.epic_tokens = 3;
+  const std::vector<float> prefix = reuse(l, PrefillOptions{ReuseMode::PREFIX}), plain = reuse(l, epic);
+  EXPECT_GT(relative_diff(mid, std::vector<double>(prefix.begin(), prefix.end())), 1e-4);
+  EXPECT_GT(relative_diff(mid, std::vector<double>(plain.begin(), plain.end())), 1e-4);
+  EXPECT_TRUE(prefix_conditioned(ReuseMode::PREFIX_EPIC));
+  EXPECT_TRUE(takes_link_tokens(ReuseMode::PREFIX_EPIC, true));
+  EXPECT_FALSE(takes_link_tokens(ReuseMode::PREFIX_EPIC, false));
+}
+
 TEST_F(TinyFixture, PrefixConditionedCachesNeverPassForPlainOnes) {
   const PromptLayout l = three_chunks();
   const std::vector<TokenId>& chunk = l.chunks[0];
@@ -308,7 +338,7 @@ TEST(AlignmentModes, ParametersOutOfRangeAreRefused) {
   bad([](PrefillOptions& o) { o.epic_tokens = -1; });
   bad([](PrefillOptions& o) { o.recompute_ratio = std::nan(""); });
   EXPECT_NO_THROW(check_prefill_options(PrefillOptions{}));
-  for (const char* m : {"prefix", "ape", "epic"}) EXPECT_STREQ(reuse_mode_name(parse_reuse_mode(m)), m);
+  for (const char* m : {"prefix", "ape", "epic", "prefix-epic"}) EXPECT_STREQ(reuse_mode_name(parse_reuse_mode(m)), m);
 }
 
 }  // namespace

@@ -200,7 +200,7 @@ TEST_F(CliDocuments, AlignmentModesAnswerAndRefuseBadParameters) {
   KVLINK_MODEL_OR_SKIP(model);
   const std::string docs = docs_dir() + "/halden_lighthouse.md," + docs_dir() + "/history/norrvik_iron_company.md";
   const std::string m = "-m " + model + " -t 2 -n 8 --cache " + cache_ + " --docs " + docs + " -p " + shell_quote("Who built it?");
-  for (const char* mode : {"prefix", "ape", "epic"}) {
+  for (const char* mode : {"prefix", "ape", "epic", "prefix-epic"}) {
     const ToolRun r = run_tool(m + " --mode " + mode);
     ASSERT_EQ(r.exit_code, 0) << mode << ": " << r.err;
     EXPECT_NE(r.err.find(std::string("mode ") + mode + ":"), std::string::npos) << r.err;
@@ -209,6 +209,8 @@ TEST_F(CliDocuments, AlignmentModesAnswerAndRefuseBadParameters) {
   // prefix and ape found the prefix-conditioned caches ape's run left (no new encoding), epic the plain ones
   const ToolRun again = run_tool(m + " --mode prefix --json");
   EXPECT_EQ(nlohmann::json::parse(again.out).at("caches").at("encoded"), 0);
+  const ToolRun again_pe = run_tool(m + " --mode prefix-epic --json");  // prefix's caches too
+  EXPECT_EQ(nlohmann::json::parse(again_pe.out).at("caches").at("encoded"), 0);
   expect_clean_error(run_tool(m + " --mode ape --ape-temperature 0"), "--ape-temperature");
   expect_clean_error(run_tool(m + " --mode ape --ape-temperature abc"), "--ape-temperature");
   expect_clean_error(run_tool(m + " --mode ape --ape-scale nan"), "--ape-scale");

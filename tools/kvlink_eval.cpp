@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
   app.add_option("--ape-temperature", opt.ape_temperature, "ape: temperature T of the chunk rows' attention scores (> 0)")
       ->capture_default_str();
   app.add_option("--ape-scale", opt.ape_scale, "ape: scale S of the chunk rows' log-sum-exp (> 0)")->capture_default_str();
-  app.add_option("--epic-tokens", opt.epic_tokens, "epic: tokens recomputed at the start of every chunk")->capture_default_str();
+  app.add_option("--epic-tokens", opt.epic_tokens, "epic, prefix-epic: tokens recomputed at the start of every chunk")->capture_default_str();
   kvlink::Products products = kvlink::kDefaultProducts;
   kvlink_tools::add_products_flag(app, products);
   app.add_option("-t,--threads", opt.n_threads, "threads")->capture_default_str()->check(CLI::Range(1, 256));

@@ -170,7 +170,7 @@ int main(int argc, char** argv) {
   app.add_option("--ape-temperature", f.prefill.ape_temperature, "ape: temperature T of the chunk rows' attention scores (> 0)")
       ->capture_default_str();
   app.add_option("--ape-scale", f.prefill.ape_scale, "ape: scale S of the chunk rows' log-sum-exp (> 0)")->capture_default_str();
-  app.add_option("--epic-tokens", f.prefill.epic_tokens, "epic: tokens recomputed at the start of every chunk")->capture_default_str();
+  app.add_option("--epic-tokens", f.prefill.epic_tokens, "epic, prefix-epic: tokens recomputed at the start of every chunk")->capture_default_str();
   app.add_option("--link-tokens", f.link_tokens, "link tokens per chunk (default: the model's; see docs/LINK_TOKENS.md)");
   app.add_option("--kv-type", f.kv_type, "chunk cache element type: f16, q8_0, q4_0, f32 (default: the manifest's)");
   app.add_option("--chunk-tokens", f.chunk_tokens, "chunk size for --docs (default: the manifest's, else 512)")

@@ -46,7 +46,7 @@ void add_flags(CLI::App& app, Flags& f) {
   app.add_option("--recompute-ratio", e.prefill.recompute_ratio, "cacheblend: share of chunk tokens recomputed")->capture_default_str();
   app.add_option("--ape-temperature", e.prefill.ape_temperature, "ape: temperature T (> 0)")->capture_default_str();
   app.add_option("--ape-scale", e.prefill.ape_scale, "ape: scale S (> 0)")->capture_default_str();
-  app.add_option("--epic-tokens", e.prefill.epic_tokens, "epic: tokens recomputed at each chunk's start")->capture_default_str();
+  app.add_option("--epic-tokens", e.prefill.epic_tokens, "epic, prefix-epic: tokens recomputed at each chunk's start")->capture_default_str();
   app.add_option("--chunk-tokens", e.chunk_tokens, "chunk size of added documents (default: the manifest's, else 512)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--kv-type", e.kv_type, "chunk cache element type (default: the manifest's, else f16)");

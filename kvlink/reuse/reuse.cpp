@@ -21,10 +21,13 @@ struct ModeName {
 constexpr ModeName kModes[] = {{ReuseMode::FULL, "full"},         {ReuseMode::KVLINK, "kvlink"},
                                {ReuseMode::REENCODE, "reencode"}, {ReuseMode::NOSHIFT, "noshift"},
                                {ReuseMode::CACHEBLEND, "cacheblend"}, {ReuseMode::PREFIX, "prefix"},
-                               {ReuseMode::APE, "ape"},           {ReuseMode::EPIC, "epic"}};
+                               {ReuseMode::APE, "ape"},           {ReuseMode::EPIC, "epic"},
+                               {ReuseMode::PREFIX_EPIC, "prefix-epic"}};
 }  // namespace
 
-const char* reuse_mode_names() { return "full, kvlink, reencode, noshift, cacheblend, prefix, ape or epic"; }
+const char* reuse_mode_names() {
+  return "full, kvlink, reencode, noshift, cacheblend, prefix, ape, epic or prefix-epic";
+}
 
 ReuseMode parse_reuse_mode(const std::string& name) {
   for (const ModeName& m : kModes) {
@@ -42,10 +45,13 @@ const char* reuse_mode_name(ReuseMode mode) {
 
 bool uses_caches(ReuseMode mode) { return mode != ReuseMode::FULL; }
 
-bool prefix_conditioned(ReuseMode mode) { return mode == ReuseMode::PREFIX || mode == ReuseMode::APE; }
+bool prefix_conditioned(ReuseMode mode) {
+  return mode == ReuseMode::PREFIX || mode == ReuseMode::APE || mode == ReuseMode::PREFIX_EPIC;
+}
 
 bool takes_link_tokens(ReuseMode mode, bool links_requested) {
-  return mode == ReuseMode::KVLINK || (links_requested && (mode == ReuseMode::PREFIX || mode == ReuseMode::EPIC));
+  const bool shifts = mode == ReuseMode::PREFIX || mode == ReuseMode::EPIC || mode == ReuseMode::PREFIX_EPIC;
+  return mode == ReuseMode::KVLINK || (links_requested && shifts);
 }
 
 void check_prefill_options(const PrefillOptions& o) {
@@ -100,12 +106,13 @@ void load_pass(Context& ctx, const PromptLayout& layout, const std::vector<const
   }
 }
 
-// The chunk positions a mode recomputes: CacheBlend's selection, EPIC's chunk starts, else none.
+// The chunk positions a mode recomputes: CacheBlend's selection, EPIC's chunk starts (also over
+// prefix-conditioned caches), else none.
 std::vector<int32_t> recompute_pass(Context& ctx, const PromptLayout& layout, const PrefillOptions& o, ReuseStats& s) {
   const auto t0 = Clock::now();
   std::vector<int32_t> recompute;
   if (o.mode == ReuseMode::CACHEBLEND) recompute = cacheblend_select(ctx, layout, o.recompute_ratio);
-  if (o.mode == ReuseMode::EPIC) recompute = epic_select(layout, o.epic_tokens);
+  if (o.mode == ReuseMode::EPIC || o.mode == ReuseMode::PREFIX_EPIC) recompute = epic_select(layout, o.epic_tokens);
   s.select_ms = ms_since(t0);
   return recompute;
 }

@@ -7,7 +7,8 @@
 //   prefix      reencode with chunk caches encoded after the opening instead of alone (cache_store.h);
 //   ape         prefix-conditioned caches placed in parallel, the question's attention over them with a
 //               temperature and a log-sum-exp scale (ape.h);
-//   epic        reencode, then the first k tokens of every chunk are recomputed (epic.h).
+//   epic        reencode, then the first k tokens of every chunk are recomputed (epic.h);
+//   prefix-epic prefix's caches, then epic's recomputation (this project's combination of the two).
 // The KV cache rows follow the layout order, so row = position. A reuse prefill is three passes and
 // one forward: cache load (chunk caches become cache rows, keys shifted; cache_load.h), splice (the
 // tokens to compute, link tokens included, form one batch at their own rows), KVLink mask (a
@@ -24,15 +25,16 @@
 
 namespace kvlink {
 
-enum class ReuseMode { FULL, KVLINK, REENCODE, NOSHIFT, CACHEBLEND, PREFIX, APE, EPIC };
+enum class ReuseMode { FULL, KVLINK, REENCODE, NOSHIFT, CACHEBLEND, PREFIX, APE, EPIC, PREFIX_EPIC };
 ReuseMode parse_reuse_mode(const std::string& name);  // throws kvlink::Error for an unknown name
 const char* reuse_mode_name(ReuseMode mode);
 const char* reuse_mode_names();  // "full, kvlink, ...", for usage and error lines
 bool uses_caches(ReuseMode mode);  // every mode but full
-// prefix and ape: chunk caches encoded after the layout's opening (CacheStore::get's prefix).
+// prefix, ape and prefix-epic: chunk caches encoded after the layout's opening (CacheStore::get's prefix).
 bool prefix_conditioned(ReuseMode mode);
-// Modes that take link tokens: kvlink always (the model's own, or --link-tokens), prefix and epic when
-// they are asked for (--link-tokens K > 0): the modes that shift chunks to their layout positions.
+// Modes that take link tokens: kvlink always (the model's own, or --link-tokens), prefix, epic and
+// prefix-epic when they are asked for (--link-tokens K > 0): the modes that shift chunks to their
+// layout positions.
 bool takes_link_tokens(ReuseMode mode, bool links_requested);
 
 // Defaults of the alignment parameters, from the sweep on the training sets (docs/REUSE.md).
@@ -45,7 +47,7 @@ struct PrefillOptions {
   double recompute_ratio = 0.15;                 // cacheblend: share of chunk tokens recomputed
   float ape_temperature = kDefaultApeTemperature;  // ape: T of the chunk rows' scores (> 0)
   float ape_scale = kDefaultApeScale;              // ape: S of the chunk rows' log-sum-exp (> 0)
-  int32_t epic_tokens = kDefaultEpicTokens;        // epic: k, tokens recomputed at each chunk's start
+  int32_t epic_tokens = kDefaultEpicTokens;        // epic, prefix-epic: k, tokens recomputed at each chunk's start
 };
 // Throws kvlink::Error naming the flag when a parameter is out of range (NaN included).
 void check_prefill_options(const PrefillOptions& options);
