@@ -152,18 +152,23 @@ Tensor* build_llama_graph(Graph& g, const Model& model, KVCache& cache, const Ba
   for (int32_t l = 0; l < n_layer_run; ++l) {
     const LayerWeights& L = w.layers[static_cast<size_t>(l)];
     const LayerLora& R = adapter ? adapter->layers[static_cast<size_t>(l)] : no_lora;
+    const bool kv_only = batch.last_layer_kv_only && l == n_layer_run - 1 && n_layer_run < hp.n_layer;
     Tensor* h = cb(rms_norm(g, x, weight(g, L.attn_norm), hp.rms_eps), "attn_norm", l);
-    Tensor* q = cb(linear(g, P, C, L.wq, L.bq, R.wq, h), "Qcur", l);
-    q = cb(rope(g, q, pos, hp.head_dim, hp.rope, freq_factors), "Qcur_rope", l);
+    Tensor* q = nullptr;
+    if (!kv_only) {
+      q = cb(linear(g, P, C, L.wq, L.bq, R.wq, h), "Qcur", l);
+      q = cb(rope(g, q, pos, hp.head_dim, hp.rope, freq_factors), "Qcur_rope", l);
+    }
     Tensor* k = cb(linear(g, P, C, L.wk, L.bk, R.wk, h), "Kcur", l);
     k = cb(rope(g, k, pos, hp.head_dim, hp.rope, freq_factors), "Kcur_rope", l);
     Tensor* v = cb(linear(g, P, C, L.wv, L.bv, R.wv, h), "Vcur", l);
     const std::string ln = std::to_string(l);
     Tensor* kc = g.leaf(cache.type, {cache.width, cache.n_ctx}, cache.k[static_cast<size_t>(l)].data(), "cache_k." + ln);
     Tensor* vc = g.leaf(cache.type, {cache.width, cache.n_ctx}, cache.v[static_cast<size_t>(l)].data(), "cache_v." + ln);
-    Tensor* attn = cb(attention(g, q, cb(store_kv(g, kc, k, batch.first_row, rows), "k_cache", l),
-                                cb(store_kv(g, vc, v, batch.first_row, rows), "v_cache", l), ap, vis),
-                      "kqv_out", l);
+    Tensor* k_stored = cb(store_kv(g, kc, k, batch.first_row, rows), "k_cache", l);
+    Tensor* v_stored = cb(store_kv(g, vc, v, batch.first_row, rows), "v_cache", l);
+    if (kv_only) break;
+    Tensor* attn = cb(attention(g, q, k_stored, v_stored, ap, vis), "kqv_out", l);
     x = cb(add(g, x, cb(linear(g, P, C, L.wo, nullptr, R.wo, attn), "attn_out", l)), "ffn_inp", l);
     h = cb(rms_norm(g, x, weight(g, L.ffn_norm), hp.rms_eps), "ffn_norm", l);
     Tensor* ff = cb(swiglu(g, cb(linear(g, P, C, L.ffn_gate, nullptr, R.ffn_gate, h), "ffn_gate", l),

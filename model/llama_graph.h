@@ -26,6 +26,9 @@ struct Batch {
   // one cache, for batched decoding: token i sees rows seq_first_rows[i]..rows[i]). Empty: row 0.
   std::vector<int32_t> seq_first_rows;
   int32_t n_layer_run = 0;  // 0: every layer; n > 0: only layers 0..n-1 (their cache rows; no logits)
+  // With n_layer_run: the last layer run stops once its keys and values are stored (no query,
+  // attention or feed-forward), for a caller that reads only those rows (CacheBlend's selection).
+  bool last_layer_kv_only = false;
   // APE's context groups (tensor/ops.h, AttentionGroupInputs), with `rows`: token i's context rows are
   // context_span[2i]..context_span[2i+1]-1, their temperature and log-sum-exp scale
   // context_temp_scale[2i] and [2i+1]. Tokens past the end of the vectors (all of them when empty)

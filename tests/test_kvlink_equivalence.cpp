@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 
 #include "kvlink/cache/cache_file.h"
@@ -16,9 +17,11 @@
 #include "kvlink/reuse/reuse.h"
 #include "model/context.h"
 #include "model/fingerprint.h"
+#include "model/llama_graph.h"
 #include "support/reference_forward.h"
 #include "support/support.h"
 #include "support/tiny_model.h"
+#include "tensor/execute.h"
 
 using namespace kvlink;
 
@@ -230,6 +233,37 @@ TEST(KvlinkEquivalence, CacheblendRecomputingEverythingEqualsFull) {
   const std::vector<float> none = reuse_logits(*model, layout, nullptr, ReuseMode::CACHEBLEND, 0.0);
   const std::vector<float> reencode = reuse_logits(*model, layout, nullptr, ReuseMode::REENCODE);
   EXPECT_EQ(none, reencode);
+}
+
+TEST(KvlinkEquivalence, SelectionPassStopsAtLayerOnesKeysAndValuesWithTheSameRows) {
+  // CacheBlend's selection reads layer 1's value rows only: the pass that stops once layer 1's keys
+  // and values are stored writes exactly the rows of the pass through both whole layers, with fewer
+  // nodes (no layer-1 query, attention or feed-forward).
+  KVLINK_MODEL_OR_SKIP(path);
+  const auto model = Model::load(path);
+  const std::vector<TokenId> tokens = make_layout(3, 0, 40000, 20).flatten();
+  const auto rows = static_cast<int32_t>(tokens.size());
+  HParams hp = model->hp;
+  hp.n_layer = 2;
+  size_t nodes[2] = {};
+  KVCache caches[2] = {make_kv_cache(hp, rows, DType::F32), make_kv_cache(hp, rows, DType::F32)};
+  for (int kv_only = 0; kv_only < 2; ++kv_only) {
+    Batch batch = make_causal_batch(tokens, 0);
+    batch.output_rows.clear();
+    batch.n_layer_run = 2;
+    batch.last_layer_kv_only = kv_only == 1;
+    Graph g;
+    EXPECT_EQ(build_llama_graph(g, *model, caches[kv_only], batch), nullptr);
+    nodes[kv_only] = g.nodes().size();
+    Arena arena;
+    execute(g, arena, ExecOptions{2});
+  }
+  EXPECT_LT(nodes[1] + 8, nodes[0]);
+  for (size_t l = 0; l < 2; ++l) {
+    const size_t bytes = static_cast<size_t>(rows) * caches[0].row_bytes();
+    EXPECT_EQ(std::memcmp(caches[0].k[l].data(), caches[1].k[l].data(), bytes), 0) << "layer " << l;
+    EXPECT_EQ(std::memcmp(caches[0].v[l].data(), caches[1].v[l].data(), bytes), 0) << "layer " << l;
+  }
 }
 
 TEST(KvlinkEquivalence, CacheblendPartialRecomputeMovesTowardsFull) {

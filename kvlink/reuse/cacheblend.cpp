@@ -20,7 +20,8 @@ std::vector<int32_t> cacheblend_select(Context& ctx, const PromptLayout& layout,
       std::min<double>(static_cast<double>(chunk_positions.size()), std::ceil(ratio * static_cast<double>(chunk_positions.size()))));
   if (n_select == chunk_positions.size()) return chunk_positions;
 
-  // The selection pass: a full causal prefill of the first two layers into a scratch cache.
+  // The selection pass: a full causal prefill of layer 0, then layer 1 up to its stored keys and
+  // values, into a scratch cache.
   const Model& model = ctx.model();
   const int32_t layer = std::min(1, model.hp.n_layer - 1);
   HParams scratch_hp = model.hp;
@@ -29,6 +30,7 @@ std::vector<int32_t> cacheblend_select(Context& ctx, const PromptLayout& layout,
   Batch batch = make_causal_batch(layout.flatten(), 0);
   batch.output_rows.clear();
   batch.n_layer_run = layer + 1;
+  batch.last_layer_kv_only = true;
   Graph g;
   build_llama_graph(g, model, scratch, batch);
   Arena arena;

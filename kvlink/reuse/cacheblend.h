@@ -12,7 +12,8 @@
 namespace kvlink {
 
 // Chunk positions to recompute: the ceil(ratio x chunk tokens) whose layer-1 value rows differ most
-// (squared L2) between the loaded caches and a full causal pass over the first two layers. Layer 1 is
+// (squared L2) between the loaded caches and a full causal pass over layer 0 and layer 1's keys and
+// values (its query, attention and feed-forward are not needed, so not computed). Layer 1 is
 // the first whose inputs depend on other tokens (layer 0's K/V are projections of the token alone),
 // so it is the earliest layer where cross-chunk attention shows. ratio <= 0: none; >= 1: all (no
 // selection pass). Precondition: ctx holds the loaded, shifted chunk rows. Sorted positions.
