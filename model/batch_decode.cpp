@@ -104,14 +104,11 @@ std::vector<BatchDecoder::Finished> BatchDecoder::step() {
 void BatchDecoder::run(Graph& g) {
   ExecOptions exec{n_threads_};
   if (interlude_) exec.between_nodes = &interlude_;
-  stepping_ = true;
-  try {
-    execute(g, arena_, exec);
-  } catch (...) {
-    stepping_ = false;
-    throw;
-  }
-  stepping_ = false;
+  struct Stepping {  // stepping_ for the forward pass's duration, however it ends
+    bool& flag;
+    ~Stepping() { flag = false; }
+  } stepping{stepping_ = true};
+  execute(g, arena_, exec);
 }
 
 size_t BatchDecoder::active_slot(uint64_t tag) const {

@@ -256,21 +256,29 @@ TEST_F(TinyFixture, ApeSequenceDecodesInABatchAsItDoesAlone) {
   }
 }
 
-TEST_F(TinyFixture, EpicWithoutRecomputeIsReencodeAndWithEveryTokenIsFull) {
+// A mode that recomputes every chunk's first k tokens (`mode`, over the caches of `base`): k = 0 is
+// `base` bit for bit, k = the longest chunk is full, k = 3 recomputes 3 tokens of each chunk.
+// Returns its logits at k = 3.
+std::vector<float> check_chunk_start_ends(TinyFixture& f, ReuseMode mode, ReuseMode base) {
   const PromptLayout l = three_chunks();
-  PrefillOptions epic{ReuseMode::EPIC};
-  epic.epic_tokens = 0;
-  EXPECT_EQ(reuse(l, epic), reuse(l, PrefillOptions{ReuseMode::REENCODE}));
-  epic.epic_tokens = 14;  // the longest chunk
+  PrefillOptions o{mode};
+  o.epic_tokens = 0;
+  EXPECT_EQ(f.reuse(l, o), f.reuse(l, PrefillOptions{base}));
+  o.epic_tokens = 14;  // the longest chunk
   ReuseStats stats;
-  const std::vector<float> all = reuse(l, epic, &stats);
+  const std::vector<float> all = f.reuse(l, o, &stats);
   EXPECT_EQ(stats.tokens_recomputed, 9 + 14 + 5);
-  const auto full = kvlink::testing::reference_forward(ref, l.flatten(), contiguous(l.flatten().size())).back();
+  const auto full = kvlink::testing::reference_forward(f.ref, l.flatten(), contiguous(l.flatten().size())).back();
   EXPECT_LT(relative_diff(all, full), kTinyBound);
-  epic.epic_tokens = 3;
-  reuse(l, epic, &stats);
+  o.epic_tokens = 3;
+  std::vector<float> mid = f.reuse(l, o, &stats);
   EXPECT_EQ(stats.tokens_recomputed, 9);
   EXPECT_EQ(stats.tokens_computed, 9 + static_cast<int32_t>(l.suffix.size()));
+  return mid;
+}
+
+TEST_F(TinyFixture, EpicWithoutRecomputeIsReencodeAndWithEveryTokenIsFull) {
+  check_chunk_start_ends(*this, ReuseMode::EPIC, ReuseMode::REENCODE);
 }
 
 // prefix-epic: prefix's caches with epic's recomputation. As for epic, a single masked forward pass
@@ -278,20 +286,8 @@ TEST_F(TinyFixture, EpicWithoutRecomputeIsReencodeAndWithEveryTokenIsFull) {
 // their recomputation), so the ends are checked: k = 0 is prefix bit for bit, k = the longest chunk
 // is full; in between it is neither prefix nor epic (it reads the prefix-conditioned caches).
 TEST_F(TinyFixture, PrefixEpicWithoutRecomputeIsPrefixAndWithEveryTokenIsFull) {
+  const std::vector<float> mid = check_chunk_start_ends(*this, ReuseMode::PREFIX_EPIC, ReuseMode::PREFIX);
   const PromptLayout l = three_chunks();
-  PrefillOptions pe{ReuseMode::PREFIX_EPIC};
-  pe.epic_tokens = 0;
-  EXPECT_EQ(reuse(l, pe), reuse(l, PrefillOptions{ReuseMode::PREFIX}));
-  pe.epic_tokens = 14;  // the longest chunk
-  ReuseStats stats;
-  const std::vector<float> all = reuse(l, pe, &stats);
-  EXPECT_EQ(stats.tokens_recomputed, 9 + 14 + 5);
-  const auto full = kvlink::testing::reference_forward(ref, l.flatten(), contiguous(l.flatten().size())).back();
-  EXPECT_LT(relative_diff(all, full), kTinyBound);
-  pe.epic_tokens = 3;
-  const std::vector<float> mid = reuse(l, pe, &stats);
-  EXPECT_EQ(stats.tokens_recomputed, 9);
-  EXPECT_EQ(stats.tokens_computed, 9 + static_cast<int32_t>(l.suffix.size()));
   PrefillOptions epic{ReuseMode::EPIC};
   epic.epic_tokens = 3;
   const std::vector<float> prefix = reuse(l, PrefillOptions{ReuseMode::PREFIX}), plain = reuse(l, epic);

@@ -14,30 +14,48 @@
 namespace kvlink {
 
 namespace {
-struct ModeName {
+// Every mode's name and the passes it differs by; the predicates below read this table.
+struct ModeTraits {
   ReuseMode mode;
   const char* name;
+  bool prefix_conditioned;  // chunk caches encoded after the opening
+  bool links_on_request;    // shifts chunks to their layout positions, so --link-tokens K > 0 applies
+  bool chunk_starts;        // recomputes the first --epic-tokens of every chunk (epic_select)
 };
-constexpr ModeName kModes[] = {{ReuseMode::FULL, "full"},         {ReuseMode::KVLINK, "kvlink"},
-                               {ReuseMode::REENCODE, "reencode"}, {ReuseMode::NOSHIFT, "noshift"},
-                               {ReuseMode::CACHEBLEND, "cacheblend"}, {ReuseMode::PREFIX, "prefix"},
-                               {ReuseMode::APE, "ape"},           {ReuseMode::EPIC, "epic"},
-                               {ReuseMode::PREFIX_EPIC, "prefix-epic"}};
+constexpr ModeTraits kModes[] = {
+    {ReuseMode::FULL, "full", false, false, false},         {ReuseMode::KVLINK, "kvlink", false, false, false},
+    {ReuseMode::REENCODE, "reencode", false, false, false}, {ReuseMode::NOSHIFT, "noshift", false, false, false},
+    {ReuseMode::CACHEBLEND, "cacheblend", false, false, false}, {ReuseMode::PREFIX, "prefix", true, true, false},
+    {ReuseMode::APE, "ape", true, false, false},            {ReuseMode::EPIC, "epic", false, true, true},
+    {ReuseMode::PREFIX_EPIC, "prefix-epic", true, true, true}};
+
+const ModeTraits& traits(ReuseMode mode) {
+  for (const ModeTraits& m : kModes) {
+    if (mode == m.mode) return m;
+  }
+  throw Error("unknown reuse mode");
+}
 }  // namespace
 
 const char* reuse_mode_names() {
-  return "full, kvlink, reencode, noshift, cacheblend, prefix, ape, epic or prefix-epic";
+  static const std::string names = [] {
+    std::string s;
+    const size_t n = sizeof(kModes) / sizeof(kModes[0]);
+    for (size_t i = 0; i < n; ++i) s += std::string(i == 0 ? "" : i + 1 == n ? " or " : ", ") + kModes[i].name;
+    return s;
+  }();
+  return names.c_str();
 }
 
 ReuseMode parse_reuse_mode(const std::string& name) {
-  for (const ModeName& m : kModes) {
+  for (const ModeTraits& m : kModes) {
     if (name == m.name) return m.mode;
   }
   throw Error("--mode must be " + std::string(reuse_mode_names()) + ", not '" + name + "'");
 }
 
 const char* reuse_mode_name(ReuseMode mode) {
-  for (const ModeName& m : kModes) {
+  for (const ModeTraits& m : kModes) {
     if (mode == m.mode) return m.name;
   }
   return "?";
@@ -45,13 +63,10 @@ const char* reuse_mode_name(ReuseMode mode) {
 
 bool uses_caches(ReuseMode mode) { return mode != ReuseMode::FULL; }
 
-bool prefix_conditioned(ReuseMode mode) {
-  return mode == ReuseMode::PREFIX || mode == ReuseMode::APE || mode == ReuseMode::PREFIX_EPIC;
-}
+bool prefix_conditioned(ReuseMode mode) { return traits(mode).prefix_conditioned; }
 
 bool takes_link_tokens(ReuseMode mode, bool links_requested) {
-  const bool shifts = mode == ReuseMode::PREFIX || mode == ReuseMode::EPIC || mode == ReuseMode::PREFIX_EPIC;
-  return mode == ReuseMode::KVLINK || (links_requested && shifts);
+  return mode == ReuseMode::KVLINK || (links_requested && traits(mode).links_on_request);
 }
 
 void check_prefill_options(const PrefillOptions& o) {
@@ -112,7 +127,7 @@ std::vector<int32_t> recompute_pass(Context& ctx, const PromptLayout& layout, co
   const auto t0 = Clock::now();
   std::vector<int32_t> recompute;
   if (o.mode == ReuseMode::CACHEBLEND) recompute = cacheblend_select(ctx, layout, o.recompute_ratio);
-  if (o.mode == ReuseMode::EPIC || o.mode == ReuseMode::PREFIX_EPIC) recompute = epic_select(layout, o.epic_tokens);
+  if (traits(o.mode).chunk_starts) recompute = epic_select(layout, o.epic_tokens);
   s.select_ms = ms_since(t0);
   return recompute;
 }

@@ -61,7 +61,9 @@ Engine::~Engine() { shutdown(0); }
 std::unique_ptr<AnswerQueue> Engine::make_queue() {
   auto queue = std::make_unique<AnswerQueue>(model_, config_.parallel, config_.ctx_size, config_.session.n_threads,
                                              AnswerQueue::Order::COMPLETION);
-  queue->set_interlude([this] { interlude(); });
+  // Between two nodes of every decode step: admit() (a no-op unless a request waits and a slot is
+  // free; it takes mu_ once per node, uncontended).
+  queue->set_interlude([this] { admit(); });
   return queue;
 }
 
@@ -74,7 +76,6 @@ std::shared_ptr<ChatStream> Engine::submit(ChatRequest request) {
       return stream;
     }
     waiting_.push_back(Waiting{std::move(request), stream});
-    n_waiting_.store(waiting_.size());
   }
   cv_.notify_one();
   return stream;
@@ -120,7 +121,6 @@ void Engine::fail_waiting(const std::string& why) {
     metrics_.record(RequestRecord{"error"});
   }
   waiting_.clear();
-  n_waiting_.store(0);
 }
 
 void Engine::loop() {
@@ -161,15 +161,9 @@ void Engine::admit() {
       if (waiting_.empty() || stopping_) return;
       w = std::move(waiting_.front());
       waiting_.pop_front();
-      n_waiting_.store(waiting_.size());
     }
     start(w);
   }
-}
-
-void Engine::interlude() {
-  if (n_waiting_.load(std::memory_order_relaxed) == 0 || !queue_->has_free_slot()) return;
-  admit();
 }
 
 void Engine::start(Waiting& w) {

@@ -6,7 +6,6 @@
 // step. A request that arrives during a step is prefilled between two of the step's graph nodes (the
 // queue's interlude) while a slot is free, so its first token waits for one node, not for the step.
 #pragma once
-#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -65,7 +64,6 @@ class Engine {
   bool has_work() const;  // under mu_
   std::unique_ptr<AnswerQueue> make_queue();
   void admit();
-  void interlude();  // between two nodes of a decode step: admit() if a request waits
   void start(Waiting& w);
   AnswerQueue::Ticket start_documents(const ChatRequest& r, ChatUsage& usage);
   AnswerQueue::Ticket start_plain(const ChatRequest& r, ChatUsage& usage);
@@ -86,7 +84,6 @@ class Engine {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Waiting> waiting_;
-  std::atomic<size_t> n_waiting_{0};  // waiting_.size(), read without mu_ by the interlude
   std::deque<Job> jobs_;
   bool stopping_ = false;
   Clock::time_point cancel_at_;
