@@ -110,6 +110,7 @@ TEST(Cli, FlagParseErrorsAreOneLineInEveryTool) {
   expect_clean_error(run_tool("-m x.gguf -p hi -t 0"), "kvlink-query: error:");
   expect_clean_error(run_tool("-m x.gguf -p hi -n abc"), "-n");
   expect_clean_error(run_tool("-m x.gguf -p hi --bogus"), "--bogus");
+  expect_clean_error(run_tool("-m x.gguf -p hi --mode bogus"), "--mode");  // without documents too
   expect_clean_error(run_tool("-p hi"), "--model");
   expect_clean_error(run_named("kvlink-eval", "-m x.gguf --data d --out o -t 0"), "kvlink-eval: error:");
   expect_clean_error(run_named("kvlink-eval", "-m x.gguf --data d --out o --ape-temperature abc"), "--ape-temperature");

@@ -102,7 +102,7 @@ int run_documents(const Flags& f, const kvlink::Model& model) {
   kvlink::QuerySession session(model, kvlink::SessionConfig{f.cache_dir, kvlink::parse_cache_type(kv_type), f.link_tokens,
                                                             parse_kv_cache_type(f.kv_cache_type), f.opt.n_threads, true});
   kvlink::PrefillOptions prefill = f.prefill;
-  prefill.mode = kvlink::parse_reuse_mode(f.mode);
+  prefill.mode = kvlink::parse_reuse_mode(f.mode);  // checked in main already
   const kvlink::AnswerOptions ao = session.options(prefill, f.opt.n_predict < 0 ? 1 << 30 : f.opt.n_predict,
                                                    f.opt.sampling, f.opt.system_prompt, chunks.size());
   const kvlink::AnswerResult r = f.json ? session.answer(chunks, f.opt.prompt, ao, {}, f.opt.n_ctx)
@@ -185,6 +185,7 @@ int main(int argc, char** argv) {
     if (f.prompt.empty() == f.prompt_file.empty()) throw kvlink::Error("give exactly one of -p PROMPT or -f FILE");
     opt.prompt = f.prompt_file.empty() ? f.prompt : read_prompt_file(f.prompt_file);
     opt.kv_cache_type = parse_kv_cache_type(f.kv_cache_type);
+    kvlink::parse_reuse_mode(f.mode);  // a bad --mode is refused before the model loads, documents or not
     const bool documents = !f.docs.empty() || f.top_k > 0 || !f.cache_dir.empty();
     const auto model = kvlink::Model::load(f.model_path, f.adapter_path);
     model->products = f.products;
