@@ -70,9 +70,26 @@ inline Weights16 load_weights16(const uint8_t* qs) {
     const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs));
     return {_mm256_cvtepi8_epi16(_mm256_castsi256_si128(raw)), _mm256_cvtepi8_epi16(_mm256_extracti128_si256(raw, 1))};
   } else {
-    __m128i lo, hi;
-    q4_nibbles(qs, &lo, &hi);
-    return {_mm256_cvtepu8_epi16(lo), _mm256_cvtepu8_epi16(hi)};
+    // the 16 bytes widened once (one int16 per byte), then their low and high nibbles: elements
+    // 0..15 and 16..31, as q4_nibbles gives them
+    const __m256i bytes = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+    return {_mm256_and_si256(bytes, _mm256_set1_epi16(0x0F)), _mm256_srli_epi16(bytes, 4)};
+  }
+}
+
+// block_scales with one conversion for Q4_1's adjacent d and m (the same two F32 values).
+template <DType kType>
+inline BlockScales weight_scales(const uint8_t* b) {
+  if constexpr (kType == DType::Q4_1) {
+    uint32_t dm;
+    std::memcpy(&dm, b, sizeof dm);
+    const __m128 f = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(dm)));
+    BlockScales s;
+    s.d = _mm_cvtss_f32(f);
+    s.m = _mm_cvtss_f32(_mm_movehdup_ps(f));
+    return s;
+  } else {
+    return block_scales(kType, b);
   }
 }
 
@@ -126,7 +143,7 @@ void dot_group(const uint8_t* row, const Block* const* x, const ColumnScales& cs
   for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
   for (int64_t k = 0; k < n_blocks; ++k) {
     const uint8_t* b = row + k * kBytes;
-    const BlockScales s = block_scales(kType, b);
+    const BlockScales s = weight_scales<kType>(b);
     Weights w;
     if constexpr (std::is_same_v<Block, BlockQ8A>) w = load_weights8<kType>(b + kQs);
     else w = load_weights16<kType>(b + kQs);
