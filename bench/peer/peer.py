@@ -25,7 +25,13 @@ THREADS = (1, 2)
 
 
 def run(cmd):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    """The command's stdout; a failed command ends the benchmark with one line naming it and how it ended."""
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        how = f"signal {-r.returncode}" if r.returncode < 0 else f"exit {r.returncode}"
+        last = (r.stderr.strip().splitlines() or [""])[-1]
+        sys.exit(f"peer: {' '.join(cmd)} failed ({how}){': ' + last if last else ''}")
+    return r.stdout
 
 
 def ours_cmd(args, context, threads, decode):
