@@ -8,6 +8,7 @@
 #   scripts/sweep_alignment.sh
 # Environment: LIMIT (40), THREADS (1), PARALLEL (8), OUT (results/sweep), TEACHER (results/teacher),
 # APE ("T:S ..." points), EPIC ("k ..."), PREFIX_EPIC ("k ...": prefix-epic points, none by default),
+# CACHEBLEND ("r ...": cacheblend recompute ratios, none by default),
 # PREFIX (1: also mode prefix), MODEL, DATA, BIN, PRODUCTS (f32).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,7 @@ PARALLEL=${PARALLEL:-8}
 APE=${APE-"1:1 0.8:1 0.6:1 0.8:0.9 0.6:0.8"}  # set but empty: no ape point
 EPIC=${EPIC-"4 16 64"}  # set but empty: no epic point
 PREFIX_EPIC=${PREFIX_EPIC-}
+CACHEBLEND=${CACHEBLEND-}
 PREFIX=${PREFIX:-1}
 SETS=(qa_nq qa_2wikimqa qa_hotpotqa qa_musique)
 case "$DATA" in *eval*) echo "sweep_alignment: sweeps run on training sets only, not $DATA" >&2; exit 1;; esac
@@ -38,3 +40,4 @@ run() {  # run POINT_NAME FLAGS...
 for p in $APE; do run "ape-T${p%%:*}-S${p##*:}" --mode ape --ape-temperature "${p%%:*}" --ape-scale "${p##*:}"; done
 for k in $EPIC; do run "epic-k$k" --mode epic --epic-tokens "$k"; done
 for k in $PREFIX_EPIC; do run "prefix-epic-k$k" --mode prefix-epic --epic-tokens "$k"; done
+for r in $CACHEBLEND; do run "cacheblend-r$r" --mode cacheblend --recompute-ratio "$r"; done
