@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
   app.add_option("-d,--decode-tokens", n_decode)->capture_default_str();
   app.add_option("-r,--runs", runs)->capture_default_str();
   app.add_option("-t,--threads", threads)->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  if (const auto status = kvlink_tools::parse_flags(app, argc, argv, "bench-generation")) return *status;
   try {
     const auto model = kvlink::Model::load(model_path);
     model->products = products;

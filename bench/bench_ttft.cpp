@@ -88,6 +88,7 @@ int main(int argc, char** argv) {
   std::string model_path, cache_dir = "bench/results/ttft-cache", modes_s = "full,kvlink,reencode,noshift,cacheblend";
   std::vector<int> sizes = {100, 200, 500};
   int n_chunks = 10, runs = 5, threads = 2, link_tokens = 5, epic_tokens = kvlink::kDefaultEpicTokens;
+  double recompute_ratio = kvlink::PrefillOptions{}.recompute_ratio;
   bool cold = false;
   app.add_option("-m,--model", model_path)->required();
   kvlink::Products products = kvlink::kDefaultProducts;
@@ -100,10 +101,13 @@ int main(int argc, char** argv) {
   app.add_option("--epic-tokens", epic_tokens, "epic: tokens recomputed at each chunk's start")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--recompute-ratio", recompute_ratio, "cacheblend: share of chunk tokens recomputed")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
   app.add_option("-r,--runs", runs)->capture_default_str();
   app.add_option("-t,--threads", threads)->capture_default_str();
   app.add_flag("--cold", cold, "evict the cache files from the page cache before every run");
-  CLI11_PARSE(app, argc, argv);
+  if (const auto status = kvlink_tools::parse_flags(app, argc, argv, "bench-ttft")) return *status;
   try {
     const auto model = kvlink::Model::load(model_path);
     model->products = products;
@@ -131,6 +135,7 @@ int main(int argc, char** argv) {
         kvlink::PrefillOptions prefill;
         prefill.mode = mode;
         prefill.epic_tokens = epic_tokens;
+        prefill.recompute_ratio = recompute_ratio;
         const kvlink::AnswerOptions ao = session.options(prefill, 1, {}, "", chunks.size());
         std::vector<double> ttft, load, compute, select;
         kvlink::AnswerResult last;
@@ -154,6 +159,7 @@ int main(int argc, char** argv) {
                                   {"n_chunks", n_chunks},
                                   {"mode", kvlink::reuse_mode_name(mode)},
                                   {"epic_tokens", epic_tokens},
+                                  {"recompute_ratio", recompute_ratio},
                                   {"page_cache", cold ? "cold" : "warm"},
                                   {"threads", threads},
                                   {"runs", runs},
