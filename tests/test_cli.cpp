@@ -119,6 +119,15 @@ TEST(Cli, FlagParseErrorsAreOneLineInEveryTool) {
   EXPECT_EQ(run_tool("--help").exit_code, 0);
 }
 
+TEST(Cli, BenchmarkFlagErrorsAreOneLine) {
+  // The benchmarks take the same error path (they are not built with KVLINK_BUILD_BENCH=OFF).
+  if (!fs::exists(fs::path(KVLINK_BIN_DIR) / "bench-ttft")) GTEST_SKIP() << "benchmarks not built";
+  expect_clean_error(run_named("bench-ttft", "-m x.gguf --recompute-ratio 2"), "bench-ttft: error: --recompute-ratio");
+  expect_clean_error(run_named("bench-ttft", "-m x.gguf --epic-tokens -1"), "bench-ttft: error:");
+  expect_clean_error(run_named("bench-generation", "-m x.gguf -t abc"), "bench-generation: error:");
+  expect_clean_error(run_named("bench-batch-decode", "-m x.gguf --bogus"), "bench-batch-decode: error:");
+}
+
 TEST(Cli, AnswersTheCapitalOfFrance) {
   KVLINK_MODEL_OR_SKIP(model);
   const ToolRun r = run_tool("-m " + model + " --chat -n 32 -t 2 -p " + shell_quote("What is the capital of France?"));
