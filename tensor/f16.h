@@ -69,6 +69,23 @@ inline float fp16_to_fp32(uint16_t h) {
 #endif
 }
 
+// Two adjacent halves (p[0..1], p[2..3]) into F32 with one conversion: the same values as two
+// fp16_to_fp32 calls.
+inline void fp16x2_to_fp32(const void* p, float* first, float* second) {
+#if defined(__F16C__)
+  int32_t both;
+  std::memcpy(&both, p, sizeof both);
+  const __m128 f = _mm_cvtph_ps(_mm_cvtsi32_si128(both));
+  *first = _mm_cvtss_f32(f);
+  *second = _mm_cvtss_f32(_mm_movehdup_ps(f));
+#else
+  uint16_t h[2];
+  std::memcpy(h, p, sizeof h);
+  *first = fp16_to_fp32_portable(h[0]);
+  *second = fp16_to_fp32_portable(h[1]);
+#endif
+}
+
 inline uint16_t fp32_to_fp16(float f) {
 #if defined(__F16C__)
   return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);

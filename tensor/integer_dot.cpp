@@ -77,22 +77,6 @@ inline Weights16 load_weights16(const uint8_t* qs) {
   }
 }
 
-// block_scales with one conversion for Q4_1's adjacent d and m (the same two F32 values).
-template <DType kType>
-inline BlockScales weight_scales(const uint8_t* b) {
-  if constexpr (kType == DType::Q4_1) {
-    uint32_t dm;
-    std::memcpy(&dm, b, sizeof dm);
-    const __m128 f = _mm_cvtph_ps(_mm_cvtsi32_si128(static_cast<int>(dm)));
-    BlockScales s;
-    s.d = _mm_cvtss_f32(f);
-    s.m = _mm_cvtss_f32(_mm_movehdup_ps(f));
-    return s;
-  } else {
-    return block_scales(kType, b);
-  }
-}
-
 // An activation block's values as the products take them: 32 bytes (BlockQ8A) or two vectors of 16
 // int16 (BlockQ16A).
 struct Activations8 {
@@ -143,7 +127,7 @@ void dot_group(const uint8_t* row, const Block* const* x, const ColumnScales& cs
   for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
   for (int64_t k = 0; k < n_blocks; ++k) {
     const uint8_t* b = row + k * kBytes;
-    const BlockScales s = weight_scales<kType>(b);
+    const BlockScales s = block_scales(kType, b);
     Weights w;
     if constexpr (std::is_same_v<Block, BlockQ8A>) w = load_weights8<kType>(b + kQs);
     else w = load_weights16<kType>(b + kQs);

@@ -30,15 +30,15 @@ struct BlockScales {
   float m = 0.0f;
 };
 inline BlockScales block_scales(DType type, const uint8_t* block) {
+  BlockScales s;
+  if (type == DType::Q4_1) {  // d and m side by side: one conversion
+    fp16x2_to_fp32(block, &s.d, &s.m);
+    return s;
+  }
   uint16_t h;
   std::memcpy(&h, block, 2);
-  BlockScales s;
   s.d = fp16_to_fp32(h);
   if (type == DType::Q4_0) s.m = -8.0f * s.d;
-  if (type == DType::Q4_1) {
-    std::memcpy(&h, block + 2, 2);
-    s.m = fp16_to_fp32(h);
-  }
   return s;
 }
 

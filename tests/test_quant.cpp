@@ -262,6 +262,20 @@ TEST(F16, EveryHalfRoundTripsAndF16cMatchesPortable) {
   }
 }
 
+TEST(F16, PairConversionEqualsTwoSingleOnes) {
+  // fp16x2_to_fp32 (a Q4_1 block's d and m) gives each half the value fp16_to_fp32 gives it.
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const uint16_t pair[2] = {static_cast<uint16_t>(h), static_cast<uint16_t>((h * 40503u + 1u) & 0xFFFFu)};
+    float a, b;
+    fp16x2_to_fp32(pair, &a, &b);
+    const float want_a = fp16_to_fp32(pair[0]), want_b = fp16_to_fp32(pair[1]);
+    if (!std::isnan(want_a)) EXPECT_EQ(std::memcmp(&a, &want_a, 4), 0) << h;
+    else EXPECT_TRUE(std::isnan(a)) << h;
+    if (!std::isnan(want_b)) EXPECT_EQ(std::memcmp(&b, &want_b, 4), 0) << h;
+    else EXPECT_TRUE(std::isnan(b)) << h;
+  }
+}
+
 TEST(F16, RoundingOfFloatsMatchesF16c) {
   std::mt19937 rng(6);
   for (int i = 0; i < 200000; ++i) {
