@@ -16,6 +16,7 @@
 
 #include "kvlink/cache/cache_store.h"
 #include "kvlink/reuse/link_tokens.h"
+#include "kvlink/reuse/reuse.h"
 #include "model/context.h"
 #include "model/fingerprint.h"
 #include "model/gguf.h"
@@ -240,6 +241,7 @@ TEST_F(AdapterTest, ZeroLoraBGivesTheBaseModelsLogits) {
   const auto adapted = Model::load(base_path_, write(a, "zero-b"));
   const std::vector<TokenId> prompt = prompt_ids(20, 1);
   EXPECT_EQ(all_logits(*adapted, prompt), all_logits(*base_, prompt));  // + B (A x) adds exact zeros
+  EXPECT_EQ(default_reuse_mode(*adapted), ReuseMode::EPIC);  // LoRA without link tokens: not the trained reuse
 }
 
 struct LoraCase {
@@ -412,6 +414,9 @@ TEST_F(AdapterTest, LinkConfigComesFromTheAdapter) {
   EXPECT_EQ(c.max_docs, 3);
   EXPECT_EQ(c.ids, std::vector<TokenId>(a.link_ids.begin(), a.link_ids.end()));
   EXPECT_EQ(read_link_config(*base_).per_doc, 0);  // the base file has no kvlink.* keys
+  // The tools' default mode follows: the trained reuse with link tokens, epic without them.
+  EXPECT_EQ(default_reuse_mode(*adapted), ReuseMode::KVLINK);
+  EXPECT_EQ(default_reuse_mode(*base_), ReuseMode::EPIC);
 
   // As a trained model does (docs/LINK_TOKENS.md): its K by default, K again, or none; another K fails.
   EXPECT_EQ(resolve_link_config(*adapted, -1, 20).ids, c.ids);

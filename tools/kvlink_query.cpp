@@ -28,8 +28,8 @@ struct Flags {
   kvlink::QueryOptions opt;
   bool json = false, verbose = false;
   // Questions over documents.
-  // The default mode: the best measured at no more than 10 % of full's TTFT at 2k context (README).
-  std::string cache_dir, docs, mode = "epic", kv_type;
+  // mode "": kvlink::default_reuse_mode (kvlink with an adapter that has link tokens, else epic; README).
+  std::string cache_dir, docs, mode, kv_type;
   size_t top_k = 0;
   int32_t chunk_tokens = 0, link_tokens = -1;
   kvlink::PrefillOptions prefill;  // mode parsed into it from `mode`; the alignment parameters
@@ -102,7 +102,7 @@ int run_documents(const Flags& f, const kvlink::Model& model) {
   kvlink::QuerySession session(model, kvlink::SessionConfig{f.cache_dir, kvlink::parse_cache_type(kv_type), f.link_tokens,
                                                             parse_kv_cache_type(f.kv_cache_type), f.opt.n_threads, true});
   kvlink::PrefillOptions prefill = f.prefill;
-  prefill.mode = kvlink::parse_reuse_mode(f.mode);  // checked in main already
+  prefill.mode = f.mode.empty() ? kvlink::default_reuse_mode(model) : kvlink::parse_reuse_mode(f.mode);  // checked in main
   const kvlink::AnswerOptions ao = session.options(prefill, f.opt.n_predict < 0 ? 1 << 30 : f.opt.n_predict,
                                                    f.opt.sampling, f.opt.system_prompt, chunks.size());
   const kvlink::AnswerResult r = f.json ? session.answer(chunks, f.opt.prompt, ao, {}, f.opt.n_ctx)
@@ -165,7 +165,8 @@ int main(int argc, char** argv) {
   app.add_option("--dump-dir", opt.dump.dir, "where --dump-tensors writes (default: dump/)");
   app.add_option("--cache", f.cache_dir, "chunk cache directory (kvlink-precompute --cache)");
   app.add_option("--docs", f.docs, "comma-separated .txt/.md documents to answer from");
-  app.add_option("--mode", f.mode, kvlink::reuse_mode_names())->capture_default_str();
+  app.add_option("--mode", f.mode, std::string(kvlink::reuse_mode_names()) +
+                                       " (default: kvlink with an adapter that has link tokens, else epic)");
   app.add_option("--recompute-ratio", f.prefill.recompute_ratio, "cacheblend: share of chunk tokens recomputed")->capture_default_str();
   app.add_option("--ape-temperature", f.prefill.ape_temperature, "ape: temperature T of the chunk rows' attention scores (> 0)")
       ->capture_default_str();
@@ -185,7 +186,7 @@ int main(int argc, char** argv) {
     if (f.prompt.empty() == f.prompt_file.empty()) throw kvlink::Error("give exactly one of -p PROMPT or -f FILE");
     opt.prompt = f.prompt_file.empty() ? f.prompt : read_prompt_file(f.prompt_file);
     opt.kv_cache_type = parse_kv_cache_type(f.kv_cache_type);
-    kvlink::parse_reuse_mode(f.mode);  // a bad --mode is refused before the model loads, documents or not
+    if (!f.mode.empty()) kvlink::parse_reuse_mode(f.mode);  // a bad --mode is refused before the model loads, documents or not
     const bool documents = !f.docs.empty() || f.top_k > 0 || !f.cache_dir.empty();
     const auto model = kvlink::Model::load(f.model_path, f.adapter_path);
     model->products = f.products;

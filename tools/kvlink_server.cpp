@@ -18,7 +18,7 @@
 namespace {
 
 struct Flags {
-  std::string model_path, adapter_path, mode = "epic", kv_type;
+  std::string model_path, adapter_path, mode, kv_type;  // mode "": kvlink::default_reuse_mode
   kvlink::Products products = kvlink::kDefaultProducts;
   kvlink::EngineConfig engine;
   kvlink::HttpConfig http;
@@ -41,7 +41,8 @@ void add_flags(CLI::App& app, Flags& f) {
   app.add_option("-n,--n-predict", e.default_max_tokens, "max_tokens when a request gives none")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   app.add_option("--temp", f.http.defaults.sampling.temperature, "temperature when a request gives none (0: greedy)")
       ->capture_default_str()->check(CLI::Range(0.0, 2.0));
-  app.add_option("--mode", f.mode, kvlink::reuse_mode_names())->capture_default_str();
+  app.add_option("--mode", f.mode, std::string(kvlink::reuse_mode_names()) +
+                                       " (default: kvlink with an adapter that has link tokens, else epic)");
   app.add_option("--link-tokens", e.session.link_tokens, "link tokens per chunk (default: the model's)");
   app.add_option("--recompute-ratio", e.prefill.recompute_ratio, "cacheblend: share of chunk tokens recomputed")->capture_default_str();
   app.add_option("--ape-temperature", e.prefill.ape_temperature, "ape: temperature T (> 0)")->capture_default_str();
@@ -82,20 +83,21 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
   try {
-    f.engine.prefill.mode = kvlink::parse_reuse_mode(f.mode);
+    if (!f.mode.empty()) f.engine.prefill.mode = kvlink::parse_reuse_mode(f.mode);  // refused before the model loads
     kvlink::check_prefill_options(f.engine.prefill);
-    f.http.defaults.alignment = f.engine.prefill;
     if (f.http.model_name.empty()) f.http.model_name = std::filesystem::path(f.model_path).filename().string();
     std::filesystem::create_directories(f.engine.session.cache_dir);
     const auto model = kvlink::Model::load(f.model_path, f.adapter_path);
     model->products = f.products;
+    if (f.mode.empty()) f.engine.prefill.mode = kvlink::default_reuse_mode(*model);
+    f.http.defaults.alignment = f.engine.prefill;
     kvlink::ServerMetrics metrics;
     kvlink::Engine engine(*model, f.engine, metrics);
     kvlink::HttpServer http(engine, metrics, f.http);
     std::string error;
     if (!http.bind(&error)) throw kvlink::Error(error);
     std::fprintf(stderr, "kvlink-server: listening on http://%s:%d (%d threads, %d parallel, mode %s)\n", f.http.host.c_str(),
-                 http.port(), f.engine.session.n_threads, f.engine.parallel, f.mode.c_str());
+                 http.port(), f.engine.session.n_threads, f.engine.parallel, kvlink::reuse_mode_name(f.engine.prefill.mode));
     std::thread signals(wait_for_signal, std::ref(engine), std::ref(http), f.grace_s, set);
     http.listen();
     kill(getpid(), SIGTERM);  // listening ended without a signal (a socket error): let the waiter finish

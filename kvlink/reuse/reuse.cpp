@@ -7,6 +7,7 @@
 #include "kvlink/reuse/cache_load.h"
 #include "kvlink/reuse/cacheblend.h"
 #include "kvlink/reuse/epic.h"
+#include "kvlink/reuse/link_tokens.h"
 #include "model/generate.h"
 #include "tensor/clock.h"
 #include "tensor/error.h"
@@ -64,6 +65,11 @@ const char* reuse_mode_name(ReuseMode mode) {
 bool uses_caches(ReuseMode mode) { return mode != ReuseMode::FULL; }
 
 bool prefix_conditioned(ReuseMode mode) { return traits(mode).prefix_conditioned; }
+
+ReuseMode default_reuse_mode(const Model& model) {
+  const LinkConfig links = read_link_config(model);
+  return links.trained && links.per_doc > 0 ? ReuseMode::KVLINK : ReuseMode::EPIC;
+}
 
 bool takes_link_tokens(ReuseMode mode, bool links_requested) {
   return mode == ReuseMode::KVLINK || (links_requested && traits(mode).links_on_request);

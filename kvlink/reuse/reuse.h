@@ -36,6 +36,11 @@ bool prefix_conditioned(ReuseMode mode);
 // prefix-epic when they are asked for (--link-tokens K > 0): the modes that shift chunks to their
 // layout positions.
 bool takes_link_tokens(ReuseMode mode, bool links_requested);
+// The tools' mode when none is given: kvlink when the model has trained link tokens (an adapter's,
+// or the file's own kvlink.* keys: the trained reuse, 19.7 % on the protocol with the s115 adapter
+// against epic's 16.7 without one, docs/RESULTS.md), else epic (the best measured without training
+// within 10 % of full's TTFT). Throws what read_link_config throws.
+ReuseMode default_reuse_mode(const Model& model);
 
 // Defaults of the alignment parameters, from the sweep on the training sets (docs/REUSE.md).
 inline constexpr float kDefaultApeTemperature = 0.6f;
