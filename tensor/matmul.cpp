@@ -5,8 +5,10 @@
 // per column. With Products::INT16 or INT8 (the node's iparams[0]) and a Q4_0, Q4_1 or Q8_0 weight,
 // these products quantise the columns to 16- or 8-bit blocks once and multiply in integers
 // (tensor/integer_dot.h); a column's arithmetic still does not depend on how many columns there
-// are. More columns (prefill, or over 64 sequences): the product is cut into tiles of (weight
-// rows x tokens); each task dequantises its weight rows into a per-thread slab and multiplies with a
+// are. 9-40 tokens of one sequence (a reuse mode's question; 9-128 with AVX-512): each task dequantises 32 weight rows
+// into a per-thread slab and multiplies them with every token in registers (tensor/small_gemm.h).
+// More columns (prefill, or over 64 sequences): the product is cut into tiles of (weight rows x
+// tokens); each task dequantises its weight rows into a per-thread slab and multiplies with a
 // single-threaded OpenBLAS sgemm. All parallelism is the thread pool's: letting OpenBLAS start its
 // own threads next to ours oversubscribes the cores (measured: 2 threads ran at half the speed of 1).
 #include <algorithm>
@@ -15,13 +17,14 @@
 #include "tensor/integer_dot.h"
 #include "tensor/kernels.h"
 #include "tensor/quant.h"
+#include "tensor/small_gemm.h"
 #include "tensor/thread_pool.h"
 
 namespace kvlink {
 
 namespace {
 constexpr int64_t kMaxRowColumns = 64;    // columns of separate sequences: up to this, the row kernel
-constexpr int64_t kMaxTokenColumns = 8;   // one sequence's tokens: dequantise + sgemm is faster above this
+constexpr int64_t kMaxTokenColumns = 8;   // one sequence's tokens: the row kernel up to this, then small_gemm
 
 // y = W x for T <= kMaxRowColumns columns: the threads split W's rows, and `dot(r0, r1)` writes
 // y[t * N + r] for rows r0..r1-1 of every column t, reading each weight row once for all columns
@@ -76,6 +79,31 @@ void mul_mat_integer(const Tensor* w, const float* x, int64_t T, float* y, Arena
 
 constexpr int64_t kTileRows = 128;      // weight rows per task
 constexpr int64_t kTileTokens = 512;    // tokens per task
+constexpr int64_t kPanelRows = 32;      // weight rows per task of a short prefill (small_gemm)
+
+// One sequence's tokens up to this: small_gemm on dequantised tiles, which skips sgemm's packing of
+// the weights. Measured through the model on the AVX-512 Xeon (2 threads, against dequantise +
+// sgemm): with small_gemm's AVX2 kernel 12 tokens 75 -> 48 ms, 24: 61 -> 45, 40: 84 -> 72, level at
+// 48; with its AVX-512 kernel 24: 60 -> 40, 64: 111 -> 93, 108: 145 -> 129, level at 160, behind at 256.
+int64_t max_panel_tokens() { return small_gemm_wide() ? 128 : 40; }
+
+// A short prefill (kMaxTokenColumns < T <= max_panel_tokens()): each task dequantises kPanelRows
+// weight rows into its slab and multiplies them with every token (small_gemm), no copy beyond that.
+void mul_mat_panel(const Tensor* w, const float* x, int64_t T, float* y, Arena& arena, int n_threads) {
+  const int64_t K = w->ne[0], N = w->ne[1];
+  const bool f32 = w->type == DType::F32;
+  float* slabs = f32 ? nullptr : arena.work(static_cast<size_t>(kPanelRows * K * n_threads));
+  parallel_for_each(n_threads, (N + kPanelRows - 1) / kPanelRows, 1, [&](int64_t task, int worker) {
+    const int64_t r0 = task * kPanelRows, rows = std::min(kPanelRows, N - r0);
+    const float* wf = reinterpret_cast<const float*>(weight_row(w, r0));
+    if (!f32) {
+      float* slab = slabs + static_cast<size_t>(kPanelRows * K) * static_cast<size_t>(worker);
+      for (int64_t r = 0; r < rows; ++r) dequantize_row(w->type, weight_row(w, r0 + r), slab + r * K, K);
+      wf = slab;
+    }
+    small_gemm(wf, rows, x, T, K, y + r0, N);
+  });
+}
 }  // namespace
 
 void kernel_mul_mat(Tensor* node, Arena& arena, int n_threads) {
@@ -99,6 +127,7 @@ void kernel_mul_mat(Tensor* node, Arena& arena, int n_threads) {
     if (T == 1) return matvec(w->type, w->data, w->nb[1], N, K, xd, yd, n_threads);
     return mul_mat_rows(w, xd, T, yd, n_threads);
   }
+  if (one_sequence && T <= max_panel_tokens()) return mul_mat_panel(w, xd, T, yd, arena, n_threads);
   const int64_t row_tiles = (N + kTileRows - 1) / kTileRows;
   const int64_t token_tiles = (T + kTileTokens - 1) / kTileTokens;
   const bool f32 = w->type == DType::F32;

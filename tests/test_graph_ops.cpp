@@ -14,6 +14,7 @@
 #include "tensor/f16.h"
 #include "tensor/ops.h"
 #include "tensor/quant.h"
+#include "tensor/small_gemm.h"
 
 using namespace kvlink;
 
@@ -172,7 +173,9 @@ TEST(Ops, GetRowsRejectsIdsPastTheExtension) {
 TEST_P(OpsTest, MulMatLowRankShapes) {
   for (DType type : {DType::F32, DType::F16}) {
     for (const auto& [K, N] : std::vector<std::pair<int64_t, int64_t>>{{64, 8}, {8, 96}, {96, 3}, {3, 64}, {16, 64}}) {
-      for (int64_t T : {1, 7, 8, 20}) {
+      for (const auto& [T, columns] : std::vector<std::pair<int64_t, Columns>>{
+               {1, Columns::SEQUENCES}, {7, Columns::SEQUENCES}, {8, Columns::SEQUENCES}, {20, Columns::SEQUENCES},
+               {20, Columns::TOKENS}, {50, Columns::TOKENS}}) {
         const auto wf = random_floats(static_cast<size_t>(K * N), 15), x = random_floats(static_cast<size_t>(K * T), 16);
         const size_t rb = row_bytes(type, K);
         std::vector<uint8_t> wq(rb * static_cast<size_t>(N));
@@ -182,7 +185,8 @@ TEST_P(OpsTest, MulMatLowRankShapes) {
           ref::dequantize_row(type, wq.data() + r * rb, wd.data() + r * K, K);
         }
         Graph g;
-        const auto got = run(g, mul_mat(g, g.leaf(type, {K, N}, wq.data(), "w"), f32_input(g, x, K, T, "x")), GetParam());
+        const auto got = run(g, mul_mat(g, g.leaf(type, {K, N}, wq.data(), "w"), f32_input(g, x, K, T, "x"), Products::F32, columns),
+                             GetParam());
         std::vector<double> want(static_cast<size_t>(N * T));
         for (int64_t t = 0; t < T; ++t)
           for (int64_t r = 0; r < N; ++r) {
@@ -197,9 +201,40 @@ TEST_P(OpsTest, MulMatLowRankShapes) {
   }
 }
 
-// Weight types x column counts on every side of the matvec / row kernel / gemm switches (1, 2-64
-// columns of separate sequences or 2-8 tokens of one, more), for both kinds of columns; T = 3 and 41
-// leave the row kernel a short last group of four columns.
+// small_gemm's blocks at every edge (rows 1-9 by tokens 1-13, K with and without a tail of the 8- and
+// 16-lane loops), with its AVX2 kernel and with the one this CPU takes (AVX-512 where it has it).
+TEST(SmallGemm, MatchesTheDoubleProductAtEveryEdge) {
+  for (bool wide : {false, true}) {
+    for (int64_t K : {3, 8, 17, 96}) {
+      for (int64_t rows = 1; rows <= 9; ++rows) {
+        for (int64_t tokens = 1; tokens <= 13; ++tokens) {
+          const auto w = random_floats(static_cast<size_t>(rows * K), 21), x = random_floats(static_cast<size_t>(tokens * K), 22);
+          const int64_t ldy = rows + 2;
+          std::vector<float> y(static_cast<size_t>(tokens * ldy), -7.0f);
+          small_gemm(w.data(), rows, x.data(), tokens, K, y.data(), ldy, wide);
+          for (int64_t t = 0; t < tokens; ++t) {
+            for (int64_t r = 0; r < ldy; ++r) {
+              const float got = y[static_cast<size_t>(t * ldy + r)];
+              if (r >= rows) {
+                EXPECT_EQ(got, -7.0f);  // outside the block: untouched
+                continue;
+              }
+              double want = 0;
+              for (int64_t k = 0; k < K; ++k) want += double(w[r * K + k]) * x[t * K + k];
+              EXPECT_NEAR(got, want, 1e-5 * (1 + std::abs(want))) << "wide " << wide << " K " << K << " rows " << rows
+                                                                  << " tokens " << tokens << " r " << r << " t " << t;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Weight types x column counts on every side of the matvec / row kernel / small_gemm / sgemm switches
+// (1, 2-64 columns of separate sequences; 2-8 tokens of one in the row kernel, 9-40 in small_gemm,
+// 9-128 where it has AVX-512, more in sgemm), for both kinds of columns; T = 3 and 41 leave the row kernel a short last group of
+// four columns, N = 71 small_gemm a short last task (7 rows) and block (3 rows).
 class MulMatTest : public ::testing::TestWithParam<std::tuple<DType, int64_t, int, Columns>> {};
 
 TEST_P(MulMatTest, MatchesDequantisedProduct) {
@@ -229,7 +264,7 @@ TEST_P(MulMatTest, MatchesDequantisedProduct) {
 
 INSTANTIATE_TEST_SUITE_P(Types, MulMatTest,
                          ::testing::Combine(::testing::Values(DType::F32, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_1),
-                                            ::testing::Values<int64_t>(1, 2, 3, 8, 9, 41, 70), ::testing::Values(1, 2),
+                                            ::testing::Values<int64_t>(1, 2, 3, 8, 9, 40, 41, 70, 130), ::testing::Values(1, 2),
                                             ::testing::Values(Columns::SEQUENCES, Columns::TOKENS)));
 
 // Batched decoding gives each sequence the numbers it gets alone (batch_decode.h): a column of a

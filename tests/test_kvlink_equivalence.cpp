@@ -195,10 +195,14 @@ TEST(KvlinkEquivalence, SkippingTheShiftIsDetected) {
 TEST(KvlinkEquivalence, OneChunkWithoutLinksAndOpeningReencodeEqualsFull) {
   KVLINK_MODEL_OR_SKIP(path);
   const auto model = Model::load(path);
+  // The reference arithmetic on both sides (as DefaultModelReuseEqualsMaskedSinglePass): with int16
+  // products reencode's suffix of a few tokens takes rounded activations and full's tokens do not,
+  // which alone moved the logits by 1.6-2.1e-3; with F32 products they differ by 1-2e-5.
+  model->products = Products::F32;
   PromptLayout layout = make_layout(1, 0, 40000, 30);
   layout.opening.clear();  // the chunk is then a true prefix: seeing only itself is causal attention
   const std::vector<float> got = reuse_logits(*model, layout, nullptr, ReuseMode::REENCODE);
-  EXPECT_LT(max_abs_diff(got, full_prefill_logits(*model, layout)), 2e-3);
+  EXPECT_LT(max_abs_diff(got, full_prefill_logits(*model, layout)), 2e-4);
 }
 
 TEST(KvlinkEquivalence, TinyModelReencodeEqualsFullForOneChunkAndCacheblendBrackets) {
