@@ -5,11 +5,10 @@
 // per column. With Products::INT16 or INT8 (the node's iparams[0]) and a Q4_0, Q4_1 or Q8_0 weight,
 // these products quantise the columns to 16- or 8-bit blocks once and multiply in integers
 // (tensor/integer_dot.h); a column's arithmetic still does not depend on how many columns there
-// are. 9-40 tokens of one sequence (a reuse mode's question; 9-128 with AVX-512): each task dequantises 32 weight rows
-// into a per-thread slab and multiplies them with every token in registers (tensor/small_gemm.h).
-// More columns (prefill, or over 64 sequences): the product is cut into tiles of (weight rows x
-// tokens); each task dequantises its weight rows into a per-thread slab and multiplies with a
-// single-threaded OpenBLAS sgemm. All parallelism is the thread pool's: letting OpenBLAS start its
+// are. More columns (prefill, or over 64 sequences): the product is cut into tiles of (weight rows
+// x tokens); each task dequantises its weight rows into a per-thread slab and multiplies them with
+// its tokens: in registers (tensor/small_gemm.h) for 9-40 tokens of one sequence (9-128 with
+// AVX-512; a reuse mode's question), else with a single-threaded OpenBLAS sgemm. All parallelism is the thread pool's: letting OpenBLAS start its
 // own threads next to ours oversubscribes the cores (measured: 2 threads ran at half the speed of 1).
 #include <algorithm>
 
@@ -77,31 +76,41 @@ void mul_mat_integer(const Tensor* w, const float* x, int64_t T, float* y, Arena
   });
 }
 
-constexpr int64_t kTileRows = 128;      // weight rows per task
+constexpr int64_t kTileRows = 128;      // weight rows per task (sgemm)
+constexpr int64_t kSmallTileRows = 32;  // weight rows per task (small_gemm: its slab stays in L2)
 constexpr int64_t kTileTokens = 512;    // tokens per task
-constexpr int64_t kPanelRows = 32;      // weight rows per task of a short prefill (small_gemm)
 
-// One sequence's tokens up to this: small_gemm on dequantised tiles, which skips sgemm's packing of
-// the weights. Measured through the model on the AVX-512 Xeon (2 threads, against dequantise +
-// sgemm): with small_gemm's AVX2 kernel 12 tokens 75 -> 48 ms, 24: 61 -> 45, 40: 84 -> 72, level at
-// 48; with its AVX-512 kernel 24: 60 -> 40, 64: 111 -> 93, 108: 145 -> 129, level at 160, behind at 256.
-int64_t max_panel_tokens() { return small_gemm_wide() ? 128 : 40; }
+// One sequence's tokens up to this: small_gemm on the dequantised tiles, which skips sgemm's packing
+// of the weights. Measured through the model on the AVX-512 Xeon (2 threads, against sgemm): with
+// small_gemm's AVX2 kernel 12 tokens 75 -> 48 ms, 24: 61 -> 45, 40: 84 -> 72, level at 48; with its
+// AVX-512 kernel 24: 60 -> 40, 64: 111 -> 93, 108: 145 -> 129, level at 160, behind at 256.
+int64_t max_small_gemm_tokens() { return small_gemm_wide() ? 128 : 40; }
 
-// A short prefill (kMaxTokenColumns < T <= max_panel_tokens()): each task dequantises kPanelRows
-// weight rows into its slab and multiplies them with every token (small_gemm), no copy beyond that.
-void mul_mat_panel(const Tensor* w, const float* x, int64_t T, float* y, Arena& arena, int n_threads) {
+// T > the row kernel's columns: tiles of (weight rows x tokens); each task dequantises its rows into
+// a per-thread slab (F32 weights are used in place) and multiplies them with its tokens, by
+// small_gemm for a short prefill of one sequence, else by a single-threaded sgemm.
+void mul_mat_tiles(const Tensor* w, const float* x, int64_t T, float* y, bool small, Arena& arena, int n_threads) {
   const int64_t K = w->ne[0], N = w->ne[1];
+  const int64_t tile_rows = small ? kSmallTileRows : kTileRows;
+  const int64_t row_tiles = (N + tile_rows - 1) / tile_rows;
+  const int64_t token_tiles = (T + kTileTokens - 1) / kTileTokens;
   const bool f32 = w->type == DType::F32;
-  float* slabs = f32 ? nullptr : arena.work(static_cast<size_t>(kPanelRows * K * n_threads));
-  parallel_for_each(n_threads, (N + kPanelRows - 1) / kPanelRows, 1, [&](int64_t task, int worker) {
-    const int64_t r0 = task * kPanelRows, rows = std::min(kPanelRows, N - r0);
+  float* slabs = f32 ? nullptr : arena.work(static_cast<size_t>(tile_rows * K * n_threads));
+  parallel_for_each(n_threads, row_tiles * token_tiles, 1, [&](int64_t task, int worker) {
+    const int64_t r0 = (task / token_tiles) * tile_rows;
+    const int64_t t0 = (task % token_tiles) * kTileTokens;
+    const int64_t rows = std::min(tile_rows, N - r0);
+    const int64_t tokens = std::min(kTileTokens, T - t0);
     const float* wf = reinterpret_cast<const float*>(weight_row(w, r0));
     if (!f32) {
-      float* slab = slabs + static_cast<size_t>(kPanelRows * K) * static_cast<size_t>(worker);
+      float* slab = slabs + static_cast<size_t>(tile_rows * K) * static_cast<size_t>(worker);
       for (int64_t r = 0; r < rows; ++r) dequantize_row(w->type, weight_row(w, r0 + r), slab + r * K, K);
       wf = slab;
     }
-    small_gemm(wf, rows, x, T, K, y + r0, N);
+    // Y[T, N] (row-major view of the [N, T] result), tile (t0.., r0..) = X[t0.., :] * W[r0.., :]^T
+    if (small) return small_gemm(wf, rows, x + t0 * K, tokens, K, y + t0 * N + r0, N);
+    sgemm(true, static_cast<int>(tokens), static_cast<int>(rows), static_cast<int>(K), 1.0f, x + t0 * K,
+          static_cast<int>(K), wf, static_cast<int>(K), 0.0f, y + t0 * N + r0, static_cast<int>(N));
   });
 }
 }  // namespace
@@ -127,27 +136,7 @@ void kernel_mul_mat(Tensor* node, Arena& arena, int n_threads) {
     if (T == 1) return matvec(w->type, w->data, w->nb[1], N, K, xd, yd, n_threads);
     return mul_mat_rows(w, xd, T, yd, n_threads);
   }
-  if (one_sequence && T <= max_panel_tokens()) return mul_mat_panel(w, xd, T, yd, arena, n_threads);
-  const int64_t row_tiles = (N + kTileRows - 1) / kTileRows;
-  const int64_t token_tiles = (T + kTileTokens - 1) / kTileTokens;
-  const bool f32 = w->type == DType::F32;
-  float* slabs = f32 ? nullptr : arena.work(static_cast<size_t>(kTileRows * K * n_threads));
-  parallel_for_each(n_threads, row_tiles * token_tiles, 1, [&](int64_t task, int worker) {
-    const int64_t r0 = (task / token_tiles) * kTileRows;
-    const int64_t t0 = (task % token_tiles) * kTileTokens;
-    const int64_t rows = std::min(kTileRows, N - r0);
-    const int64_t tokens = std::min(kTileTokens, T - t0);
-    const auto* wrows = static_cast<const uint8_t*>(w->data) + static_cast<size_t>(r0) * w->nb[1];
-    const float* wf = reinterpret_cast<const float*>(wrows);
-    if (!f32) {
-      float* slab = slabs + static_cast<size_t>(kTileRows * K) * static_cast<size_t>(worker);
-      for (int64_t r = 0; r < rows; ++r) dequantize_row(w->type, wrows + static_cast<size_t>(r) * w->nb[1], slab + r * K, K);
-      wf = slab;
-    }
-    // Y[T, N] (row-major view of the [N, T] result), tile (t0.., r0..) = X[t0.., :] * W[r0.., :]^T
-    sgemm(true, static_cast<int>(tokens), static_cast<int>(rows), static_cast<int>(K), 1.0f, xd + t0 * K,
-          static_cast<int>(K), wf, static_cast<int>(K), 0.0f, yd + t0 * N + r0, static_cast<int>(N));
-  });
+  mul_mat_tiles(w, xd, T, yd, one_sequence && T <= max_small_gemm_tokens(), arena, n_threads);
 }
 
 }  // namespace kvlink

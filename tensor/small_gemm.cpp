@@ -82,7 +82,6 @@ __attribute__((target("avx512f"))) void block16(const float* w, const float* x, 
   }
 }
 
-using Block = void (*)(const float*, const float*, int64_t, float*, int64_t);
 constexpr Block kBlocks16[4][6] = {
     {block16<1, 1>, block16<1, 2>, block16<1, 3>, block16<1, 4>, block16<1, 5>, block16<1, 6>},
     {block16<2, 1>, block16<2, 2>, block16<2, 3>, block16<2, 4>, block16<2, 5>, block16<2, 6>},

@@ -231,10 +231,11 @@ TEST(SmallGemm, MatchesTheDoubleProductAtEveryEdge) {
   }
 }
 
-// Weight types x column counts on every side of the matvec / row kernel / small_gemm / sgemm switches
-// (1, 2-64 columns of separate sequences; 2-8 tokens of one in the row kernel, 9-40 in small_gemm,
-// 9-128 where it has AVX-512, more in sgemm), for both kinds of columns; T = 3 and 41 leave the row kernel a short last group of
-// four columns, N = 71 small_gemm a short last task (7 rows) and block (3 rows).
+// Weight types x column counts on every side of the matvec / row kernel / small_gemm / sgemm
+// switches (1, 2-64 columns of separate sequences; 2-8 tokens of one in the row kernel, 9-40 in
+// small_gemm, 9-128 where it has AVX-512, more in sgemm), for both kinds of columns; T = 3 and 41
+// leave the row kernel a short last group of four columns, N = 71 small_gemm a short last task (7
+// rows) and block (3 rows).
 class MulMatTest : public ::testing::TestWithParam<std::tuple<DType, int64_t, int, Columns>> {};
 
 TEST_P(MulMatTest, MatchesDequantisedProduct) {
