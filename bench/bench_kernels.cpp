@@ -50,7 +50,10 @@ void BM_IntegerTile(benchmark::State& state, kvlink::DType type) {
   }
   std::vector<float> d(static_cast<size_t>(kvlink::column_scales_size(n_x, n_blocks))), s(d.size());
   kvlink::column_scales(xs.data(), n_x, n_blocks, d.data(), s.data());
-  const kvlink::ColumnScales scales{d.data(), s.data(), kvlink::column_scales_stride(n_x)};
+  kvlink::ColumnScales scales{d.data(), s.data(), kvlink::column_scales_stride(n_x)};
+  std::vector<int32_t> pairs(static_cast<size_t>(kvlink::column_pairs_size(n_x, n_blocks)));
+  kvlink::column_pairs(xs.data(), n_x, n_blocks, pairs.data());
+  scales.pairs = pairs.data();
   std::vector<float> y(static_cast<size_t>(rows * n_x));
   for (auto _ : state) {
     kvlink::dot_integer_tile(type, w.data(), rb, rows, xs.data(), scales, n_x, cols, y.data(), rows);
@@ -60,9 +63,9 @@ void BM_IntegerTile(benchmark::State& state, kvlink::DType type) {
 }
 
 // rows x cols x columns: FFN gate/up (1536x576), FFN down (576x1536), output (49152x576), and a weight
-// larger than the last-level cache (196608x576, the whole model's size in Q4_1); 1 and 16 columns.
+// larger than the last-level cache (196608x576, the whole model's size in Q4_1); 1, 4, 16 and 32 columns.
 void IntegerShapes(benchmark::internal::Benchmark* b) {
-  for (int64_t n_x : {1, 16}) {
+  for (int64_t n_x : {1, 4, 16, 32}) {
     for (auto [rows, cols] : {std::pair{1536, 576}, {576, 1536}, {49152, 576}, {196608, 576}}) b->Args({rows, cols, n_x});
   }
   b->UseRealTime();

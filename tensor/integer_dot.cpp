@@ -8,6 +8,7 @@
 
 #include "tensor/error.h"
 #include "tensor/f16.h"
+#include "tensor/integer_lanes.h"
 #include "tensor/simd.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -170,15 +171,22 @@ void dot_group_of(DType type, const uint8_t* row, const Block* const* x, const C
 // n_rows rows by n_x columns, each row in groups of 8 columns; the 2..7 left over in one group of 4
 // or 8 with spare lanes, a single column alone (a lone sequence's decoding). Measured: groups of 8
 // make batched decoding of 16 sequences 1.16x faster than groups of 4; two rows at a time, no
-// faster; the left-over columns one by one were 7 % of an evaluation's time.
+// faster; the left-over columns one by one were 7 % of an evaluation's time. With AVX-512 VNNI, the
+// int16 columns in groups of 16 go to the lane kernel first (tensor/integer_lanes.h), which does
+// dot_group's arithmetic with the columns in the vector lanes, and the rest come here.
 template <class Block>
 void dot_tile_avx2(DType type, const void* rows, size_t stride, int64_t n_rows, const Block* const* x,
                    const ColumnScales& cs, int64_t n_x, int64_t n, float* out, int64_t out_stride) {
-  const int64_t whole = n_x / 8 * 8;
+  int64_t first = 0;  // the columns before it: the lane kernel's
+  if constexpr (std::is_same_v<Block, BlockQ16A>) {
+    first = lanes::lane_columns(n_x);
+    if (first > 0) lanes::dot_tile16(type, rows, stride, n_rows, cs, first, n / kQK, out, out_stride);
+  }
+  const int64_t whole = first + (n_x - first) / 8 * 8;
   const int rest = static_cast<int>(n_x - whole);
   for (int64_t r = 0; r < n_rows; ++r) {
     const uint8_t* row = static_cast<const uint8_t*>(rows) + r * stride;
-    for (int64_t c = 0; c < whole; c += 8) dot_group_of<8>(type, row, x, cs, c, n / kQK, out + r, out_stride);
+    for (int64_t c = first; c < whole; c += 8) dot_group_of<8>(type, row, x, cs, c, n / kQK, out + r, out_stride);
     if (rest > 4) dot_group_of<8>(type, row, x, cs, whole, n / kQK, out + r, out_stride, rest);
     else if (rest > 1) dot_group_of<4>(type, row, x, cs, whole, n / kQK, out + r, out_stride, rest);
     else if (rest == 1) dot_group_of<1>(type, row, x, cs, whole, n / kQK, out + r, out_stride);
@@ -336,20 +344,43 @@ void scales_of(const Block* const* x, int64_t n_x, int64_t n_blocks, float* d, f
   }
 }
 
-// The columns' scales for one call (the products prepare them once for every row).
+void pairs_of(const BlockQ16A* const* x, int64_t n_x, int64_t n_blocks, int32_t* pairs) {
+  const int64_t stride = column_scales_stride(n_x);
+  for (int64_t k = 0; k < n_blocks; ++k) {
+    for (int64_t p = 0; p < kQK / 2; ++p) {
+      int32_t* line = pairs + (k * kQK / 2 + p) * stride;
+      for (int64_t c = 0; c < stride; ++c) {
+        const auto lo = c < n_x ? static_cast<uint16_t>(x[c][k].qs[2 * p]) : uint16_t{0};
+        const auto hi = c < n_x ? static_cast<uint16_t>(x[c][k].qs[2 * p + 1]) : uint16_t{0};
+        line[c] = static_cast<int32_t>(static_cast<uint32_t>(lo) | static_cast<uint32_t>(hi) << 16);
+      }
+    }
+  }
+}
+
+// The columns' scales (and int16 pairs) for one call (the products prepare them once for every row).
 template <class Block>
 void dot_columns_alone(DType type, const void* row, const Block* const* x, int64_t n_x, int64_t n, float* out) {
   check_integer_row(type, n);
   const int64_t n_blocks = n / kQK, size = column_scales_size(n_x, n_blocks);
   std::vector<float> d(static_cast<size_t>(size)), s(static_cast<size_t>(size));
   scales_of(x, n_x, n_blocks, d.data(), s.data());
-  dot_any(type, row, 0, 1, x, ColumnScales{d.data(), s.data(), column_scales_stride(n_x)}, n_x, n, out, 1);
+  ColumnScales cs{d.data(), s.data(), column_scales_stride(n_x)};
+  std::vector<int32_t> pairs;
+  if constexpr (std::is_same_v<Block, BlockQ16A>) {  // (also where the lane kernel takes none, as a check of the layout)
+    pairs.resize(static_cast<size_t>(column_pairs_size(n_x, n_blocks)));
+    pairs_of(x, n_x, n_blocks, pairs.data());
+    cs.pairs = pairs.data();
+  }
+  dot_any(type, row, 0, 1, x, cs, n_x, n, out, 1);
 }
 
 }  // namespace
 
 void column_scales(const BlockQ8A* const* x, int64_t n_x, int64_t n_blocks, float* d, float* s) { scales_of(x, n_x, n_blocks, d, s); }
 void column_scales(const BlockQ16A* const* x, int64_t n_x, int64_t n_blocks, float* d, float* s) { scales_of(x, n_x, n_blocks, d, s); }
+void column_pairs(const BlockQ16A* const* x, int64_t n_x, int64_t n_blocks, int32_t* pairs) { pairs_of(x, n_x, n_blocks, pairs); }
+bool takes_column_pairs(int64_t n_x) { return lanes::lane_columns(n_x) > 0; }
 
 void dot_integer_columns(DType type, const void* row, const BlockQ8A* const* x, int64_t n_x, int64_t n, float* out) {
   dot_columns_alone(type, row, x, n_x, n, out);

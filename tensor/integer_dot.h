@@ -2,8 +2,9 @@
 // once per block of 32 (BlockQ16A or BlockQ8A), and each Q4_0, Q4_1 or Q8_0 weight block is
 // multiplied with them in integers (AVX2 madd / maddubs), one float multiply-add per block.
 //  - INT16: activations rounded to 16 bits per block (relative error at most 1/65534 of the block's
-//    largest value); the weights' 4- or 8-bit values widened to 16 bits and multiplied with pmaddwd.
-//    About as exact as F32 activations and faster than them.
+//    largest value); the weights' 4- or 8-bit values widened to 16 bits and multiplied with pmaddwd
+//    (12 or more columns with AVX-512 VNNI: in the vector lanes, tensor/integer_lanes.h). About as
+//    exact as F32 activations and faster than them.
 //  - INT8: activations rounded to 8 bits (1/254 of the block's largest value), u8 x s8 maddubs, as
 //    llama.cpp does for these types. Fastest, but this rounding changes the default model's answers
 //    (docs/PRODUCTS.md).
@@ -56,17 +57,26 @@ void quantize_activations(const float* x, int64_t n, BlockQ16A* out);
 void dot_integer_columns(DType type, const void* row, const BlockQ8A* const* x, int64_t n_x, int64_t n, float* out);
 void dot_integer_columns(DType type, const void* row, const BlockQ16A* const* x, int64_t n_x, int64_t n, float* out);
 
-// The columns' block scales side by side, so that a kernel takes 8 columns' d (or s) in one load:
-// d[k * stride + c] = x[c][k].d, s likewise, stride = n_x rounded up to 8, zeros after n_x.
+// The columns' block scales side by side, so that a kernel takes 8 or 16 columns' d (or s) in one
+// load: d[k * stride + c] = x[c][k].d, s likewise, stride = n_x rounded up to 16, zeros after n_x.
+// For BlockQ16A columns the tile kernel also takes their values interleaved by pairs (`pairs`,
+// column_pairs), which it needs where takes_column_pairs(n_x).
 struct ColumnScales {
   const float* d;
   const float* s;
   int64_t stride;
+  const int32_t* pairs = nullptr;
 };
-inline int64_t column_scales_stride(int64_t n_x) { return (n_x + 7) / 8 * 8; }
+inline int64_t column_scales_stride(int64_t n_x) { return (n_x + 15) / 16 * 16; }
 inline int64_t column_scales_size(int64_t n_x, int64_t n_blocks) { return n_blocks * column_scales_stride(n_x); }
 void column_scales(const BlockQ8A* const* x, int64_t n_x, int64_t n_blocks, float* d, float* s);
 void column_scales(const BlockQ16A* const* x, int64_t n_x, int64_t n_blocks, float* d, float* s);
+// pairs[(k * 16 + p) * stride + c]: column c's values 2p (low half) and 2p + 1 (high half) of block
+// k, zeros after n_x: column_pairs_size int32s.
+inline int64_t column_pairs_size(int64_t n_x, int64_t n_blocks) { return n_blocks * 16 * column_scales_stride(n_x); }
+void column_pairs(const BlockQ16A* const* x, int64_t n_x, int64_t n_blocks, int32_t* pairs);
+// Whether the tile kernel reads the pairs of n_x columns on this CPU (AVX-512 VNNI, 12 or more).
+bool takes_column_pairs(int64_t n_x);
 
 // dot_integer_columns for n_rows rows, `stride` bytes apart, with the columns' scales prepared once:
 // out[c * out_stride + r] = dot(row r, x[c]) (the layout of a product's output, y[t * N + r]), each

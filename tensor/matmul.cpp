@@ -11,6 +11,7 @@
 // AVX-512; a reuse mode's question), else with a single-threaded OpenBLAS sgemm. All parallelism is the thread pool's: letting OpenBLAS start its
 // own threads next to ours oversubscribes the cores (measured: 2 threads ran at half the speed of 1).
 #include <algorithm>
+#include <type_traits>
 
 #include "tensor/blas.h"
 #include "tensor/integer_dot.h"
@@ -53,14 +54,16 @@ void mul_mat_rows(const Tensor* w, const float* x, int64_t T, float* y, int n_th
 }
 
 // The columns quantised to integer blocks first (Block: BlockQ16A or BlockQ8A), with their scales
-// side by side (ColumnScales), in the arena's scratch, for a weight type with integer kernels.
+// side by side (ColumnScales) and, for BlockQ16A, their values interleaved by pairs, in the arena's
+// scratch, for a weight type with integer kernels.
 template <class Block>
 void mul_mat_integer(const Tensor* w, const float* x, int64_t T, float* y, Arena& arena, int n_threads) {
   const int64_t K = w->ne[0], N = w->ne[1], n_blocks = K / kQK;
   static_assert(sizeof(Block) % sizeof(float) == 0, "scratch is counted in floats");
   const auto block_floats = static_cast<size_t>(T * n_blocks) * sizeof(Block) / sizeof(float);
   const auto scale_floats = static_cast<size_t>(column_scales_size(T, n_blocks));
-  float* scratch = arena.work(block_floats + 2 * scale_floats);
+  const auto pair_words = std::is_same_v<Block, BlockQ16A> ? static_cast<size_t>(column_pairs_size(T, n_blocks)) : 0;
+  float* scratch = arena.work(block_floats + 2 * scale_floats + pair_words);
   auto* q = reinterpret_cast<Block*>(scratch);
   const Block* xs[kMaxRowColumns];
   for (int64_t t = 0; t < T; ++t) {
@@ -70,7 +73,14 @@ void mul_mat_integer(const Tensor* w, const float* x, int64_t T, float* y, Arena
   float* d = scratch + block_floats;
   float* s = d + scale_floats;
   column_scales(xs, T, n_blocks, d, s);
-  const ColumnScales scales{d, s, column_scales_stride(T)};
+  ColumnScales scales{d, s, column_scales_stride(T)};
+  if constexpr (std::is_same_v<Block, BlockQ16A>) {  // the lane kernels' interleaved values
+    if (takes_column_pairs(T)) {
+      auto* pairs = reinterpret_cast<int32_t*>(s + scale_floats);
+      column_pairs(xs, T, n_blocks, pairs);
+      scales.pairs = pairs;
+    }
+  }
   rows_times_columns(w, n_threads, [&](int64_t r0, int64_t r1) {
     dot_integer_tile(w->type, weight_row(w, r0), w->nb[1], r1 - r0, xs, scales, T, K, y + r0, N);
   });

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <type_traits>
 #include <vector>
 
 #include "tensor/arena.h"
@@ -151,8 +152,9 @@ TEST_P(IntegerDot, ColumnsGetTheirAloneNumbersBitForBit) {
     std::mt19937 rng(4);
     const int64_t n = 32 * 18;
     const auto row = weight_row(type, n, rng);
-    // every count of left-over columns: groups of 8, then one of 4 or 8 with spare lanes, or one alone
-    for (int64_t C = 1; C <= 17; ++C) {
+    // every count of left-over columns: groups of 8, then one of 4 or 8 with spare lanes, or one alone;
+    // with AVX-512 VNNI and int16, groups of 16 in the lane kernel first, the last one padded from 12
+    for (int64_t C = 1; C <= 40; ++C) {
       std::vector<std::vector<Block>> q(C, std::vector<Block>(n / 32));
       std::vector<const Block*> cols(C);
       for (int64_t c = 0; c < C; ++c) {
@@ -194,9 +196,22 @@ TEST_P(IntegerDot, TileOfRowsEqualsEachRowAlone) {
     EXPECT_EQ(d[static_cast<size_t>(column_scales_stride(C) + 2)], q[2][1].d);
     EXPECT_EQ(s[static_cast<size_t>(column_scales_stride(C) + 2)], q[2][1].s);
     EXPECT_EQ(d[static_cast<size_t>(C)], 0.0f);  // padding after the last column
+    ColumnScales scales{d.data(), s.data(), column_scales_stride(C)};
+    std::vector<int32_t> pairs;
+    if constexpr (std::is_same_v<Block, BlockQ16A>) {  // the int16 lane kernels take the values by pairs
+      pairs.assign(static_cast<size_t>(column_pairs_size(C, n / 32)), -1);
+      column_pairs(cols.data(), C, n / 32, pairs.data());
+      const int32_t lo = static_cast<uint16_t>(q[2][1].qs[6]), hi = static_cast<uint16_t>(q[2][1].qs[7]);
+      EXPECT_EQ(pairs[static_cast<size_t>((16 + 3) * column_scales_stride(C) + 2)], lo | hi << 16);
+      EXPECT_EQ(pairs[static_cast<size_t>(C)], 0);  // padding after the last column
+      if (takes_column_pairs(C)) {  // the lane kernel (AVX-512 VNNI) refuses to run without them
+        std::vector<float> unused(static_cast<size_t>(R * C));
+        EXPECT_THROW(dot_integer_tile(type, rows.data(), stride, R, cols.data(), scales, C, n, unused.data(), R), Error);
+      }
+      scales.pairs = pairs.data();
+    }
     std::vector<float> tile(static_cast<size_t>(R * C));  // a product's layout: column c's rows at c * R
-    dot_integer_tile(type, rows.data(), stride, R, cols.data(), ColumnScales{d.data(), s.data(), column_scales_stride(C)}, C,
-                     n, tile.data(), R);
+    dot_integer_tile(type, rows.data(), stride, R, cols.data(), scales, C, n, tile.data(), R);
     for (int64_t r = 0; r < R; ++r) {
       for (int64_t c = 0; c < C; ++c) {
         float alone;
