@@ -1,13 +1,18 @@
 // Google Benchmark micro-benchmarks of the decode-time kernels at SmolLM2-135M's shapes: matvec of a
-// quantised weight with an F32 vector (1 and 2 threads), and the integer products (int16 activation
+// quantised weight with an F32 vector (1 and 2 threads), the integer products (int16 activation
 // blocks, one thread) of a weight with 1 column (lone decoding) and 16 (batched decoding), reporting
-// weight bytes read per second.
+// weight bytes read per second, and batched decode attention over an F16 cache (cache bytes per second).
 #include <benchmark/benchmark.h>
 
+#include <memory>
 #include <random>
 #include <vector>
 
+#include "tensor/arena.h"
+#include "tensor/execute.h"
+#include "tensor/graph.h"
 #include "tensor/integer_dot.h"
+#include "tensor/ops.h"
 #include "tensor/quant.h"
 
 namespace {
@@ -62,6 +67,68 @@ void BM_IntegerTile(benchmark::State& state, kvlink::DType type) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(w.size()));
 }
 
+// Random F16 rows: rows x width values.
+std::vector<uint8_t> random_f16_rows(int64_t rows, int32_t width, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const size_t rb = kvlink::row_bytes(kvlink::DType::F16, width);
+  std::vector<uint8_t> out(rb * static_cast<size_t>(rows));
+  std::vector<float> row(static_cast<size_t>(width));
+  for (int64_t j = 0; j < rows; ++j) {
+    for (auto& x : row) x = normal(rng);
+    kvlink::quantize_row(kvlink::DType::F16, row.data(), out.data() + j * rb, width);
+  }
+  return out;
+}
+
+// Batched decode attention as one layer of a batched step runs it: n_seq queries (9 q heads, 3 kv
+// heads of 64), each over its own n_keys rows of an F16 cache in slots of 2,048 rows. Eight layers'
+// caches are taken in turn, so that the rows come from memory as in a forward pass, not from the
+// last-level cache.
+void BM_DecodeAttention(benchmark::State& state) {
+  const int64_t n_seq = state.range(0), n_keys = state.range(1);
+  const int threads = static_cast<int>(state.range(2));
+  constexpr int32_t hd = 64, n_head = 9, n_head_kv = 3, kv_width = hd * n_head_kv, slot = 2048, layers = 8;
+  const int64_t n_rows = n_seq * slot;
+  std::mt19937 rng(2);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  kvlink::AttentionParams p;
+  p.head_dim = hd;
+  p.n_head = n_head;
+  p.n_head_kv = n_head_kv;
+  p.scale = 0.125f;
+  std::vector<std::vector<uint8_t>> caches;  // k and v of each layer
+  caches.reserve(2 * layers);
+  std::vector<std::unique_ptr<kvlink::Graph>> graphs;
+  for (int l = 0; l < layers; ++l) {
+    caches.push_back(random_f16_rows(n_rows, kv_width, rng));
+    caches.push_back(random_f16_rows(n_rows, kv_width, rng));
+    auto g = std::make_unique<kvlink::Graph>();
+    kvlink::Tensor* q = g->input(kvlink::DType::F32, {hd * n_head, n_seq}, "q");
+    for (int64_t i = 0; i < hd * n_head * n_seq; ++i) static_cast<float*>(q->data)[i] = normal(rng);
+    kvlink::KeyVisibility vis;
+    vis.n_kv = static_cast<int32_t>(n_rows);
+    vis.causal = false;
+    vis.last_row = g->input(kvlink::DType::I32, {n_seq}, "rows");
+    vis.first_row = g->input(kvlink::DType::I32, {n_seq}, "first");
+    for (int64_t s = 0; s < n_seq; ++s) {
+      static_cast<int32_t*>(vis.first_row->data)[s] = static_cast<int32_t>(s * slot);
+      static_cast<int32_t*>(vis.last_row->data)[s] = static_cast<int32_t>(s * slot + n_keys - 1);
+    }
+    kvlink::Tensor* k = g->leaf(kvlink::DType::F16, {kv_width, n_rows}, caches[caches.size() - 2].data(), "k");
+    kvlink::Tensor* v = g->leaf(kvlink::DType::F16, {kv_width, n_rows}, caches.back().data(), "v");
+    g->mark_output(kvlink::attention(*g, q, k, v, p, vis));
+    graphs.push_back(std::move(g));
+  }
+  kvlink::Arena arena;
+  int l = 0;
+  for (auto _ : state) {
+    kvlink::execute(*graphs[l], arena, kvlink::ExecOptions{threads});
+    l = (l + 1) % layers;
+  }
+  const auto rb = static_cast<int64_t>(kvlink::row_bytes(kvlink::DType::F16, kv_width));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * 2 * n_seq * n_keys * rb);
+}
+
 // rows x cols x columns: FFN gate/up (1536x576), FFN down (576x1536), output (49152x576), and a weight
 // larger than the last-level cache (196608x576, the whole model's size in Q4_1); 1, 4, 16 and 32 columns.
 void IntegerShapes(benchmark::internal::Benchmark* b) {
@@ -84,6 +151,8 @@ BENCHMARK_CAPTURE(BM_Matvec, q8_0, kvlink::DType::Q8_0)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matvec, f16, kvlink::DType::F16)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_IntegerTile, q4_1, kvlink::DType::Q4_1)->Apply(IntegerShapes);
 BENCHMARK_CAPTURE(BM_IntegerTile, q8_0, kvlink::DType::Q8_0)->Apply(IntegerShapes);
+// sequences x keys x threads: the evaluation's batch (16 x 1,500) and the server's (32 x 450)
+BENCHMARK(BM_DecodeAttention)->Args({16, 1500, 1})->Args({16, 1500, 2})->Args({32, 450, 2})->UseRealTime();
 
 }  // namespace
 

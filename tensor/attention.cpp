@@ -100,15 +100,16 @@ inline __m256 load8(const uint8_t* row, int64_t i) {
 
 // scores[g][j] = scale * q[g] . k_j (+ mask[j]) for the G q heads of one kv head and keys j < n, four
 // keys at a time: each K row chunk is converted once and used by all G heads. A short last block
-// repeats its last key and drops the extra scores.
+// repeats its last key and drops the extra scores. Rows up to n_ahead (>= n) exist and are
+// prefetched, so the next tile's first rows are on their way when this one ends.
 template <int G, bool F16>
-void decode_scores(const float* const* q, const uint8_t* k0, size_t stride, int64_t n, int64_t hd, float scale,
-                   const float* mrow, float* const* scores) {
+void decode_scores(const float* const* q, const uint8_t* k0, size_t stride, int64_t n, int64_t n_ahead, int64_t hd,
+                   float scale, const float* mrow, float* const* scores) {
   for (int64_t j = 0; j < n; j += 4) {
     const uint8_t* rows[4];
     for (int64_t u = 0; u < 4; ++u) rows[u] = k0 + static_cast<size_t>(std::min(j + u, n - 1)) * stride;
     for (int64_t u = 0; u < 4; ++u) {  // rows a few blocks ahead: the batched cache is read from memory
-      const char* ahead = reinterpret_cast<const char*>(k0 + static_cast<size_t>(std::min(j + kPrefetchRows + u, n - 1)) * stride);
+      const char* ahead = reinterpret_cast<const char*>(k0 + static_cast<size_t>(std::min(j + kPrefetchRows + u, n_ahead - 1)) * stride);
       _mm_prefetch(ahead, _MM_HINT_T0);
       _mm_prefetch(ahead + 64, _MM_HINT_T0);
     }
@@ -131,17 +132,17 @@ void decode_scores(const float* const* q, const uint8_t* k0, size_t stride, int6
 }
 
 // out[g][i0 .. i0 + 8C) (+)= sum_j p[g][j] v_j over keys j < n, keys in order, the G heads sharing each
-// converted V chunk.
+// converted V chunk; rows up to n_ahead are prefetched.
 template <int G, int C, bool F16>
-void decode_weighted_sum(const float* const* p, const uint8_t* v0, size_t stride, int64_t n, int64_t i0, bool add,
-                         float* const* out) {
+void decode_weighted_sum(const float* const* p, const uint8_t* v0, size_t stride, int64_t n, int64_t n_ahead, int64_t i0,
+                         bool add, float* const* out) {
   constexpr size_t elem = F16 ? 2 : 4;
   __m256 acc[G][C];
   for (int g = 0; g < G; ++g)
     for (int c = 0; c < C; ++c) acc[g][c] = add ? _mm256_loadu_ps(out[g] + i0 + 8 * c) : _mm256_setzero_ps();
   for (int64_t j = 0; j < n; ++j) {
     const uint8_t* row = v0 + static_cast<size_t>(j) * stride;
-    const char* ahead = reinterpret_cast<const char*>(v0 + static_cast<size_t>(std::min(j + kPrefetchRows, n - 1)) * stride);
+    const char* ahead = reinterpret_cast<const char*>(v0 + static_cast<size_t>(std::min(j + kPrefetchRows, n_ahead - 1)) * stride);
     _mm_prefetch(ahead + elem * static_cast<size_t>(i0), _MM_HINT_T0);
     _mm_prefetch(ahead + elem * static_cast<size_t>(i0 + 8 * C) - 1, _MM_HINT_T0);
     __m256 w[G];
@@ -156,10 +157,11 @@ void decode_weighted_sum(const float* const* p, const uint8_t* v0, size_t stride
 }
 
 template <int G, bool F16>
-void decode_values(const float* const* p, const uint8_t* v0, size_t stride, int64_t n, int64_t hd, bool add, float* const* out) {
+void decode_values(const float* const* p, const uint8_t* v0, size_t stride, int64_t n, int64_t n_ahead, int64_t hd, bool add,
+                   float* const* out) {
   int64_t i0 = 0;
-  for (; i0 + 32 <= hd; i0 += 32) decode_weighted_sum<G, 4, F16>(p, v0, stride, n, i0, add, out);
-  for (; i0 < hd; i0 += 8) decode_weighted_sum<G, 1, F16>(p, v0, stride, n, i0, add, out);
+  for (; i0 + 32 <= hd; i0 += 32) decode_weighted_sum<G, 4, F16>(p, v0, stride, n, n_ahead, i0, add, out);
+  for (; i0 < hd; i0 += 8) decode_weighted_sum<G, 1, F16>(p, v0, stride, n, n_ahead, i0, add, out);
 }
 
 // fn(std::integral_constant<int, G>) for G = heads (1..kMaxHeadsPerTask): the kernels' head count as
@@ -202,7 +204,7 @@ void decode_query(int64_t h_begin, int64_t h_end, int64_t group, const float* qr
       }
       const uint8_t* k = k0 + static_cast<size_t>(jt) * stride + off;
       const float* m = mrow ? mrow + jt : nullptr;
-      with_head_count(heads, [&](auto G) { decode_scores<G, F16>(qh, k, stride, jn, hd, scale, m, sh); });
+      with_head_count(heads, [&](auto G) { decode_scores<G, F16>(qh, k, stride, jn, n - jt, hd, scale, m, sh); });
     });
   }
   for (int64_t h = h_begin; h < h_end; ++h) {
@@ -220,10 +222,11 @@ void decode_query(int64_t h_begin, int64_t h_end, int64_t group, const float* qr
         oh[g] = orow + (h + g) * hd;
       }
       const uint8_t* v = v0 + static_cast<size_t>(jt) * stride + off;
-      with_head_count(heads, [&](auto G) { decode_values<G, F16>(ph, v, stride, jn, hd, jt > 0, oh); });
+      with_head_count(heads, [&](auto G) { decode_values<G, F16>(ph, v, stride, jn, n - jt, hd, jt > 0, oh); });
     });
   }
 }
+
 #else
 constexpr bool kHaveSimdDecode = false;
 #endif
@@ -243,7 +246,10 @@ bool attention_decode(Tensor* node, const AttnShape& s, Arena& arena, int n_thre
   const bool simd = kHaveSimdDecode && s.head_dim % 8 == 0 && (f16 || k->type == DType::F32) && v->type == k->type;
   const int64_t heads_per_task = simd && s.n_q >= 2 * n_threads ? s.n_head : 1;
   const int64_t tasks_per_query = s.n_head / heads_per_task;
-  const size_t per_thread = static_cast<size_t>(s.n_kv * heads_per_task);
+  // A head's scores lie score_stride(n) floats after the previous head's: rows of a power-of-two
+  // length (a slot of the batched cache) would put every head's scores in the same cache sets.
+  auto score_stride = [](int64_t n) { return (n + 15) / 16 * 16 + 16; };
+  const size_t per_thread = static_cast<size_t>(score_stride(s.n_kv) * heads_per_task);
   float* work = arena.work(per_thread * static_cast<size_t>(std::max(1, n_threads)));
   const size_t kv_elem = type_traits(k->type).block_bytes;
   parallel_for_each(n_threads, s.n_q * tasks_per_query, 1, [&](int64_t task, int worker) {
@@ -254,16 +260,17 @@ bool attention_decode(Tensor* node, const AttnShape& s, Arena& arena, int n_thre
     const int64_t n = visible_keys(s, t) - j0;  // keys j0 .. j0 + n - 1, scores[0..n)
     const float* mrow = mask ? reinterpret_cast<const float*>(static_cast<const uint8_t*>(mask->data) + t * mask->nb[1]) + j0 : nullptr;
     const float* qrow = reinterpret_cast<const float*>(static_cast<const uint8_t*>(q->data) + t * q->nb[1]);
+    const int64_t s_stride = score_stride(n);
     float* orow = reinterpret_cast<float*>(static_cast<uint8_t*>(node->data) + t * node->nb[1]);
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
     if (simd) {
       const ContextGroup cg = context_group(s, t, j0, n);
       if (f16) {
         decode_query<true>(h0, h0 + heads_per_task, group, qrow, cache_row(k, j0), cache_row(v, j0), k->nb[1], n, s.head_dim,
-                           s.scale, mrow, cg, scores, s.n_kv, orow);
+                           s.scale, mrow, cg, scores, s_stride, orow);
       } else {
         decode_query<false>(h0, h0 + heads_per_task, group, qrow, cache_row(k, j0), cache_row(v, j0), k->nb[1], n, s.head_dim,
-                            s.scale, mrow, cg, scores, s.n_kv, orow);
+                            s.scale, mrow, cg, scores, s_stride, orow);
       }
       return;
     }
