@@ -17,17 +17,28 @@
 
 namespace {
 
+// rows x cols random normal values, each row quantised to `type`: a weight, or a KV cache (F16).
+std::vector<uint8_t> random_rows(kvlink::DType type, int64_t rows, int64_t cols, std::mt19937& rng) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  const size_t rb = kvlink::row_bytes(type, cols);
+  std::vector<uint8_t> out(rb * static_cast<size_t>(rows));
+  std::vector<float> row(static_cast<size_t>(cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (auto& x : row) x = normal(rng);
+    kvlink::quantize_row(type, row.data(), out.data() + r * rb, cols);
+  }
+  return out;
+}
+
 void BM_Matvec(benchmark::State& state, kvlink::DType type) {
   const int64_t rows = state.range(0), cols = state.range(1);
   const int threads = static_cast<int>(state.range(2));
   std::mt19937 rng(1);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> wf(static_cast<size_t>(rows * cols)), x(static_cast<size_t>(cols)), y(static_cast<size_t>(rows));
-  for (auto& v : wf) v = normal(rng);
-  for (auto& v : x) v = normal(rng);
+  const std::vector<uint8_t> w = random_rows(type, rows, cols, rng);
   const size_t rb = kvlink::row_bytes(type, cols);
-  std::vector<uint8_t> w(rb * static_cast<size_t>(rows));
-  for (int64_t r = 0; r < rows; ++r) kvlink::quantize_row(type, wf.data() + r * cols, w.data() + r * rb, cols);
+  std::vector<float> x(static_cast<size_t>(cols)), y(static_cast<size_t>(rows));
+  for (auto& v : x) v = normal(rng);
   for (auto _ : state) {
     kvlink::matvec(type, w.data(), rb, rows, cols, x.data(), y.data(), threads);
     benchmark::DoNotOptimize(y.data());
@@ -40,12 +51,10 @@ void BM_IntegerTile(benchmark::State& state, kvlink::DType type) {
   const int64_t rows = state.range(0), cols = state.range(1), n_x = state.range(2);
   std::mt19937 rng(1);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> wf(static_cast<size_t>(rows * cols)), x(static_cast<size_t>(cols * n_x));
-  for (auto& v : wf) v = normal(rng);
-  for (auto& v : x) v = normal(rng);
+  const std::vector<uint8_t> w = random_rows(type, rows, cols, rng);
   const size_t rb = kvlink::row_bytes(type, cols);
-  std::vector<uint8_t> w(rb * static_cast<size_t>(rows));
-  for (int64_t r = 0; r < rows; ++r) kvlink::quantize_row(type, wf.data() + r * cols, w.data() + r * rb, cols);
+  std::vector<float> x(static_cast<size_t>(cols * n_x));
+  for (auto& v : x) v = normal(rng);
   const int64_t n_blocks = cols / kvlink::kQK;
   std::vector<kvlink::BlockQ16A> q(static_cast<size_t>(n_blocks * n_x));
   std::vector<const kvlink::BlockQ16A*> xs(static_cast<size_t>(n_x));
@@ -65,19 +74,6 @@ void BM_IntegerTile(benchmark::State& state, kvlink::DType type) {
     benchmark::DoNotOptimize(y.data());
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(w.size()));
-}
-
-// Random F16 rows: rows x width values.
-std::vector<uint8_t> random_f16_rows(int64_t rows, int32_t width, std::mt19937& rng) {
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  const size_t rb = kvlink::row_bytes(kvlink::DType::F16, width);
-  std::vector<uint8_t> out(rb * static_cast<size_t>(rows));
-  std::vector<float> row(static_cast<size_t>(width));
-  for (int64_t j = 0; j < rows; ++j) {
-    for (auto& x : row) x = normal(rng);
-    kvlink::quantize_row(kvlink::DType::F16, row.data(), out.data() + j * rb, width);
-  }
-  return out;
 }
 
 // Batched decode attention as one layer of a batched step runs it: n_seq queries (9 q heads, 3 kv
@@ -100,8 +96,8 @@ void BM_DecodeAttention(benchmark::State& state) {
   caches.reserve(2 * layers);
   std::vector<std::unique_ptr<kvlink::Graph>> graphs;
   for (int l = 0; l < layers; ++l) {
-    caches.push_back(random_f16_rows(n_rows, kv_width, rng));
-    caches.push_back(random_f16_rows(n_rows, kv_width, rng));
+    caches.push_back(random_rows(kvlink::DType::F16, n_rows, kv_width, rng));
+    caches.push_back(random_rows(kvlink::DType::F16, n_rows, kv_width, rng));
     auto g = std::make_unique<kvlink::Graph>();
     kvlink::Tensor* q = g->input(kvlink::DType::F32, {hd * n_head, n_seq}, "q");
     for (int64_t i = 0; i < hd * n_head * n_seq; ++i) static_cast<float*>(q->data)[i] = normal(rng);
@@ -114,8 +110,8 @@ void BM_DecodeAttention(benchmark::State& state) {
       static_cast<int32_t*>(vis.first_row->data)[s] = static_cast<int32_t>(s * slot);
       static_cast<int32_t*>(vis.last_row->data)[s] = static_cast<int32_t>(s * slot + n_keys - 1);
     }
-    kvlink::Tensor* k = g->leaf(kvlink::DType::F16, {kv_width, n_rows}, caches[caches.size() - 2].data(), "k");
-    kvlink::Tensor* v = g->leaf(kvlink::DType::F16, {kv_width, n_rows}, caches.back().data(), "v");
+    kvlink::Tensor* k = g->leaf(kvlink::DType::F16, {kv_width, n_rows}, caches[2 * l].data(), "k");
+    kvlink::Tensor* v = g->leaf(kvlink::DType::F16, {kv_width, n_rows}, caches[2 * l + 1].data(), "v");
     g->mark_output(kvlink::attention(*g, q, k, v, p, vis));
     graphs.push_back(std::move(g));
   }

@@ -100,8 +100,8 @@ inline __m256 load8(const uint8_t* row, int64_t i) {
 
 // scores[g][j] = scale * q[g] . k_j (+ mask[j]) for the G q heads of one kv head and keys j < n, four
 // keys at a time: each K row chunk is converted once and used by all G heads. A short last block
-// repeats its last key and drops the extra scores. Rows up to n_ahead (>= n) exist and are
-// prefetched, so the next tile's first rows are on their way when this one ends.
+// repeats its last key and drops the extra scores. Rows below n_ahead (>= n: the sequence's rows from
+// k0 on) are prefetched too, so the next tile's first rows are on their way when this one ends.
 template <int G, bool F16>
 void decode_scores(const float* const* q, const uint8_t* k0, size_t stride, int64_t n, int64_t n_ahead, int64_t hd,
                    float scale, const float* mrow, float* const* scores) {
@@ -226,7 +226,6 @@ void decode_query(int64_t h_begin, int64_t h_end, int64_t group, const float* qr
     });
   }
 }
-
 #else
 constexpr bool kHaveSimdDecode = false;
 #endif
