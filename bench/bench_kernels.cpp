@@ -1,7 +1,8 @@
 // Google Benchmark micro-benchmarks of the decode-time kernels at SmolLM2-135M's shapes: matvec of a
 // quantised weight with an F32 vector (1 and 2 threads), the integer products (int16 activation
 // blocks, one thread) of a weight with 1 column (lone decoding) and 16 (batched decoding), reporting
-// weight bytes read per second, and batched decode attention over an F16 cache (cache bytes per second).
+// weight bytes read per second, the F32 products of 12-32 columns through the row kernel and the
+// lane kernel (one thread), and batched decode attention over an F16 cache (cache bytes per second).
 #include <benchmark/benchmark.h>
 
 #include <memory>
@@ -10,6 +11,7 @@
 
 #include "tensor/arena.h"
 #include "tensor/execute.h"
+#include "tensor/float_lanes.h"
 #include "tensor/graph.h"
 #include "tensor/integer_dot.h"
 #include "tensor/ops.h"
@@ -46,15 +48,25 @@ void BM_Matvec(benchmark::State& state, kvlink::DType type) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(w.size()));
 }
 
+// A product's operands: a random weight of rows x cols quantised to `type`, and n_x random columns.
+struct Operands {
+  std::vector<uint8_t> w;
+  size_t rb = 0;  // bytes per weight row
+  std::vector<float> x;
+};
+
+Operands random_operands(kvlink::DType type, int64_t rows, int64_t cols, int64_t n_x) {
+  std::mt19937 rng(1);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  Operands o{random_rows(type, rows, cols, rng), kvlink::row_bytes(type, cols), std::vector<float>(static_cast<size_t>(cols * n_x))};
+  for (auto& v : o.x) v = normal(rng);
+  return o;
+}
+
 // The integer products of a whole weight (all rows in one call, one thread) with n_x columns.
 void BM_IntegerTile(benchmark::State& state, kvlink::DType type) {
   const int64_t rows = state.range(0), cols = state.range(1), n_x = state.range(2);
-  std::mt19937 rng(1);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  const std::vector<uint8_t> w = random_rows(type, rows, cols, rng);
-  const size_t rb = kvlink::row_bytes(type, cols);
-  std::vector<float> x(static_cast<size_t>(cols * n_x));
-  for (auto& v : x) v = normal(rng);
+  const auto [w, rb, x] = random_operands(type, rows, cols, n_x);
   const int64_t n_blocks = cols / kvlink::kQK;
   std::vector<kvlink::BlockQ16A> q(static_cast<size_t>(n_blocks * n_x));
   std::vector<const kvlink::BlockQ16A*> xs(static_cast<size_t>(n_x));
@@ -71,6 +83,31 @@ void BM_IntegerTile(benchmark::State& state, kvlink::DType type) {
   std::vector<float> y(static_cast<size_t>(rows * n_x));
   for (auto _ : state) {
     kvlink::dot_integer_tile(type, w.data(), rb, rows, xs.data(), scales, n_x, cols, y.data(), rows);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(w.size()));
+}
+
+// The F32 products (--products f32) of a whole weight with n_x columns, one thread: through the row
+// kernel's groups of 4 (lanes 0) or the 16-lane kernel (lanes 1, the columns laid out in the loop).
+void BM_F32Columns(benchmark::State& state, kvlink::DType type) {
+  const int64_t rows = state.range(0), cols = state.range(1), n_x = state.range(2);
+  const bool lanes = state.range(3) != 0;
+  if (lanes && kvlink::float_lanes::lane_columns(type, n_x) != n_x) {
+    state.SkipWithError("no lane kernel for these columns on this CPU");
+    return;
+  }
+  const auto [w, rb, x] = random_operands(type, rows, cols, n_x);
+  std::vector<const float*> xs(static_cast<size_t>(n_x));
+  for (int64_t c = 0; c < n_x; ++c) xs[static_cast<size_t>(c)] = x.data() + c * cols;
+  std::vector<float> laid(kvlink::float_lanes::layout_floats(n_x, cols)), y(static_cast<size_t>(rows * n_x));
+  for (auto _ : state) {
+    if (lanes) {
+      kvlink::float_lanes::lay_out(xs.data(), n_x, cols, laid.data());
+      kvlink::float_lanes::dot_tile16(type, w.data(), rb, rows, laid.data(), n_x, cols, y.data(), rows);
+    } else {
+      for (int64_t r = 0; r < rows; ++r) kvlink::dot_row_columns(type, w.data() + r * rb, xs.data(), n_x, cols, y.data() + r * n_x);
+    }
     benchmark::DoNotOptimize(y.data());
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(w.size()));
@@ -147,6 +184,16 @@ BENCHMARK_CAPTURE(BM_Matvec, q8_0, kvlink::DType::Q8_0)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_Matvec, f16, kvlink::DType::F16)->Apply(Shapes);
 BENCHMARK_CAPTURE(BM_IntegerTile, q4_1, kvlink::DType::Q4_1)->Apply(IntegerShapes);
 BENCHMARK_CAPTURE(BM_IntegerTile, q8_0, kvlink::DType::Q8_0)->Apply(IntegerShapes);
+// rows x cols x columns x lane kernel: FFN gate/up and the output weight, 12, 16 and 32 columns
+void F32Shapes(benchmark::internal::Benchmark* b) {
+  for (int64_t n_x : {12, 16, 32}) {
+    for (auto [rows, cols] : {std::pair{1536, 576}, {49152, 576}}) {
+      for (int64_t lanes : {0, 1}) b->Args({rows, cols, n_x, lanes});
+    }
+  }
+  b->UseRealTime();
+}
+BENCHMARK_CAPTURE(BM_F32Columns, q4_1, kvlink::DType::Q4_1)->Apply(F32Shapes);
 // sequences x keys x threads: the evaluation's batch (16 x 1,500) and the server's (32 x 450)
 BENCHMARK(BM_DecodeAttention)->Args({16, 1500, 1})->Args({16, 1500, 2})->Args({32, 450, 2})->UseRealTime();
 

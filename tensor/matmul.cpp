@@ -2,10 +2,11 @@
 // One column (decoding): quantised matvec straight from W's blocks. Up to 64 columns of separate
 // sequences (batched decoding, Columns::SEQUENCES) or 8 of one sequence (Columns::TOKENS: a short
 // prefill): each weight row read once and dotted with every column, with the matvec's arithmetic
-// per column. With Products::INT16 or INT8 (the node's iparams[0]) and a Q4_0, Q4_1 or Q8_0 weight,
-// these products quantise the columns to 16- or 8-bit blocks once and multiply in integers
-// (tensor/integer_dot.h); a column's arithmetic still does not depend on how many columns there
-// are. More columns (prefill, or over 64 sequences): the product is cut into tiles of (weight rows
+// per column (with Products::F32 and a Q4_0 or Q4_1 weight, 16 columns in the lanes of one vector
+// where the CPU has AVX-512F: tensor/float_lanes.h). With Products::INT16 or INT8 (the node's
+// iparams[0]) and a Q4_0, Q4_1 or Q8_0 weight, these products quantise the columns to 16- or 8-bit
+// blocks once and multiply in integers (tensor/integer_dot.h); a column's arithmetic still does not
+// depend on how many columns there are. More columns (prefill, or over 64 sequences): the product is cut into tiles of (weight rows
 // x tokens); each task dequantises its weight rows into a per-thread slab and multiplies them with
 // its tokens: in registers (tensor/small_gemm.h) for 9-40 tokens of one sequence (9-128 with
 // AVX-512; a reuse mode's question), else with a single-threaded OpenBLAS sgemm. All parallelism is the thread pool's: letting OpenBLAS start its
@@ -14,6 +15,7 @@
 #include <type_traits>
 
 #include "tensor/blas.h"
+#include "tensor/float_lanes.h"
 #include "tensor/integer_dot.h"
 #include "tensor/kernels.h"
 #include "tensor/quant.h"
@@ -40,15 +42,22 @@ const uint8_t* weight_row(const Tensor* w, int64_t r) {
   return static_cast<const uint8_t*>(w->data) + static_cast<size_t>(r) * w->nb[1];
 }
 
-void mul_mat_rows(const Tensor* w, const float* x, int64_t T, float* y, int n_threads) {
+// The F32 products of T columns: the lane kernel's columns (float_lanes.h, laid out once in the
+// arena's scratch) and the row kernel for the rest.
+void mul_mat_rows(const Tensor* w, const float* x, int64_t T, float* y, Arena& arena, int n_threads) {
   const int64_t K = w->ne[0], N = w->ne[1];
   const float* xs[kMaxRowColumns];
   for (int64_t t = 0; t < T; ++t) xs[t] = x + t * K;
+  const int64_t lanes = float_lanes::lane_columns(w->type, T);
+  float* laid = lanes > 0 ? arena.work(float_lanes::layout_floats(lanes, K)) : nullptr;
+  if (lanes > 0) float_lanes::lay_out(xs, lanes, K, laid);
   rows_times_columns(w, n_threads, [&](int64_t r0, int64_t r1) {
+    if (lanes > 0) float_lanes::dot_tile16(w->type, weight_row(w, r0), w->nb[1], r1 - r0, laid, lanes, K, y + r0, N);
+    if (lanes == T) return;
     for (int64_t r = r0; r < r1; ++r) {
       float out[kMaxRowColumns];
-      dot_row_columns(w->type, weight_row(w, r), xs, T, K, out);
-      for (int64_t t = 0; t < T; ++t) y[t * N + r] = out[t];
+      dot_row_columns(w->type, weight_row(w, r), xs + lanes, T - lanes, K, out);
+      for (int64_t t = lanes; t < T; ++t) y[t * N + r] = out[t - lanes];
     }
   });
 }
@@ -144,7 +153,7 @@ void kernel_mul_mat(Tensor* node, Arena& arena, int n_threads) {
       return mul_mat_integer<BlockQ8A>(w, xd, T, yd, arena, n_threads);
     }
     if (T == 1) return matvec(w->type, w->data, w->nb[1], N, K, xd, yd, n_threads);
-    return mul_mat_rows(w, xd, T, yd, n_threads);
+    return mul_mat_rows(w, xd, T, yd, arena, n_threads);
   }
   mul_mat_tiles(w, xd, T, yd, one_sequence && T <= max_small_gemm_tokens(), arena, n_threads);
 }

@@ -4,6 +4,7 @@
 // activations (no activation quantisation), so it agrees with ref::dot_row up to float summation order.
 #include "tensor/quant.h"
 
+#include <algorithm>
 #include <string>
 
 #include "tensor/error.h"
@@ -246,6 +247,13 @@ void dot_row_columns(DType type, const void* row, const float* const* x, int64_t
   if (has_columns_kernel(type)) {
     int64_t c = 0;
     for (; c + 4 <= n_x; c += 4) dot_columns_of<4>(type, row, x + c, n, out + c);
+    if (n_x - c >= 2) {  // 2 or 3 left: one group of 4 whose spare lanes repeat the last column
+      const float* last[4];
+      float spare[4];
+      for (int64_t i = 0; i < 4; ++i) last[i] = x[std::min(c + i, n_x - 1)];
+      dot_columns_of<4>(type, row, last, n, spare);
+      for (int64_t i = 0; c < n_x; ++i, ++c) out[c] = spare[i];
+    }
     for (; c < n_x; ++c) dot_columns_of<1>(type, row, x + c, n, out + c);
     return;
   }

@@ -20,6 +20,7 @@
 #include "tensor/integer_dot.h"
 #include "tensor/ops.h"
 #include "tensor/quant.h"
+#include "support/random_operands.h"
 
 using namespace kvlink;
 
@@ -29,20 +30,13 @@ const DType kInt8Types[] = {DType::Q4_0, DType::Q4_1, DType::Q8_0};
 
 // A weight row of `type` quantised from normal values (as a model's weights are made).
 std::vector<uint8_t> weight_row(DType type, int64_t n, std::mt19937& rng) {
-  std::normal_distribution<float> normal(0.0f, 0.05f);
-  std::vector<float> f(static_cast<size_t>(n));
-  for (auto& v : f) v = normal(rng);
-  std::vector<uint8_t> row(row_bytes(type, n));
-  quantize_row(type, f.data(), row.data(), n);
-  return row;
+  return kvlink::testing::normal_weight_rows(type, 1, n, rng);
 }
 
+// With a zero value and, from 64 values on, an all-zero block (d = 0).
 std::vector<float> activations(int64_t n, std::mt19937& rng) {
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> x(static_cast<size_t>(n));
-  for (auto& v : x) v = normal(rng);
+  std::vector<float> x = kvlink::testing::normal_activations(n, rng);
   x[3] = 0.0f;
-  if (n >= 64) std::fill(x.begin() + 32, x.begin() + 64, 0.0f);  // an all-zero block: d = 0
   return x;
 }
 
