@@ -32,22 +32,6 @@ std::vector<uint8_t> random_rows(kvlink::DType type, int64_t rows, int64_t cols,
   return out;
 }
 
-void BM_Matvec(benchmark::State& state, kvlink::DType type) {
-  const int64_t rows = state.range(0), cols = state.range(1);
-  const int threads = static_cast<int>(state.range(2));
-  std::mt19937 rng(1);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  const std::vector<uint8_t> w = random_rows(type, rows, cols, rng);
-  const size_t rb = kvlink::row_bytes(type, cols);
-  std::vector<float> x(static_cast<size_t>(cols)), y(static_cast<size_t>(rows));
-  for (auto& v : x) v = normal(rng);
-  for (auto _ : state) {
-    kvlink::matvec(type, w.data(), rb, rows, cols, x.data(), y.data(), threads);
-    benchmark::DoNotOptimize(y.data());
-  }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(w.size()));
-}
-
 // A product's operands: a random weight of rows x cols quantised to `type`, and n_x random columns.
 struct Operands {
   std::vector<uint8_t> w;
@@ -61,6 +45,18 @@ Operands random_operands(kvlink::DType type, int64_t rows, int64_t cols, int64_t
   Operands o{random_rows(type, rows, cols, rng), kvlink::row_bytes(type, cols), std::vector<float>(static_cast<size_t>(cols * n_x))};
   for (auto& v : o.x) v = normal(rng);
   return o;
+}
+
+void BM_Matvec(benchmark::State& state, kvlink::DType type) {
+  const int64_t rows = state.range(0), cols = state.range(1);
+  const int threads = static_cast<int>(state.range(2));
+  const auto [w, rb, x] = random_operands(type, rows, cols, 1);
+  std::vector<float> y(static_cast<size_t>(rows));
+  for (auto _ : state) {
+    kvlink::matvec(type, w.data(), rb, rows, cols, x.data(), y.data(), threads);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(w.size()));
 }
 
 // The integer products of a whole weight (all rows in one call, one thread) with n_x columns.

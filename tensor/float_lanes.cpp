@@ -4,6 +4,7 @@
 #include <string>
 
 #include "tensor/error.h"
+#include "tensor/lanes.h"
 #include "tensor/quant.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__) && defined(__GNUC__)
@@ -16,7 +17,7 @@ namespace kvlink::float_lanes {
 
 namespace {
 
-constexpr int64_t kLanes = 16;
+using lanes::kLanes;
 constexpr int64_t kBlockFloats = (kQK + 8) * kLanes;  // a block's 32 elements, then its 8 sums, 16 lanes each
 
 // Q4_0 and Q4_1 only: for Q8_0, whose row kernel has no offset to add, the lanes measured level with
@@ -30,9 +31,7 @@ int64_t groups(int64_t n_x) { return (n_x + kLanes - 1) / kLanes; }
 int64_t lane_columns(DType type, int64_t n_x) {
 #if KVLINK_FLOAT_LANES
   static const bool avx512 = __builtin_cpu_supports("avx512f");
-  if (!avx512 || !has_kernel(type)) return 0;
-  const int64_t whole = n_x / kLanes * kLanes;
-  return n_x - whole >= kMinLanes ? n_x : whole;
+  return avx512 && has_kernel(type) ? lanes::columns_taken(n_x, kMinLanes) : 0;
 #else
   (void)type, (void)n_x;
   return 0;
@@ -42,18 +41,20 @@ int64_t lane_columns(DType type, int64_t n_x) {
 size_t layout_floats(int64_t n_x, int64_t n) { return static_cast<size_t>(groups(n_x) * (n / kQK) * kBlockFloats); }
 
 void lay_out(const float* const* x, int64_t n_x, int64_t n, float* laid) {
+  static const float kZeroBlock[kQK] = {};  // what the spare lanes of the last group read
   const int64_t n_blocks = n / kQK;
-  std::fill(laid, laid + layout_floats(n_x, n), 0.0f);
-  for (int64_t c = 0; c < n_x; ++c) {
-    const int64_t lane = c % kLanes;
-    float* group = laid + c / kLanes * n_blocks * kBlockFloats;
-    for (int64_t k = 0; k < n_blocks; ++k) {
-      const float* xb = x[c] + k * kQK;
-      float* b = group + k * kBlockFloats;
-      for (int64_t e = 0; e < kQK; ++e) b[e * kLanes + lane] = xb[e];
-      // the row kernel's xs, lane l: (x_l + x_{l+8}) + (x_{l+16} + x_{l+24})
-      for (int64_t l = 0; l < 8; ++l) {
-        b[(kQK + l) * kLanes + lane] = (xb[l] + xb[l + 8]) + (xb[l + 16] + xb[l + 24]);
+  for (int64_t c0 = 0; c0 < n_x; c0 += kLanes) {
+    for (int64_t k = 0; k < n_blocks; ++k, laid += kBlockFloats) {
+      const float* v[kLanes];
+      for (int64_t lane = 0; lane < kLanes; ++lane) v[lane] = c0 + lane < n_x ? x[c0 + lane] + k * kQK : kZeroBlock;
+      for (int64_t e = 0; e < kQK; ++e) {
+        for (int64_t lane = 0; lane < kLanes; ++lane) laid[e * kLanes + lane] = v[lane][e];
+      }
+      for (int64_t l = 0; l < 8; ++l) {  // the row kernel's sum for lane l: (x_l + x_{l+8}) + (x_{l+16} + x_{l+24})
+        for (int64_t lane = 0; lane < kLanes; ++lane) {
+          const float* b = v[lane];
+          laid[(kQK + l) * kLanes + lane] = (b[l] + b[l + 8]) + (b[l + 16] + b[l + 24]);
+        }
       }
     }
   }
@@ -61,11 +62,6 @@ void lay_out(const float* const* x, int64_t n_x, int64_t n, float* laid) {
 
 #if KVLINK_FLOAT_LANES
 namespace {
-
-template <DType kType>
-constexpr size_t kBytes = kType == DType::Q4_1 ? sizeof(BlockQ4_1) : sizeof(BlockQ4_0);
-template <DType kType>
-constexpr size_t kQs = kType == DType::Q4_1 ? 4 : 2;  // offset of the values in a block
 
 constexpr __mmask16 kAll = 0xFFFF;  // the zero-masked forms: GCC 12 warns of the plain ones' undefined source
 
@@ -76,7 +72,7 @@ KVLINK_AVX512 inline void unpack(const uint8_t* block, float* w, __m512* d, __m5
   const BlockScales s = block_scales(kType, block);
   *d = _mm512_set1_ps(s.d);
   *m = _mm512_set1_ps(s.m);
-  const __m128i qs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + kQs<kType>));
+  const __m128i qs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + kBlockValues<kType>));
   const __m512i bytes = _mm512_maskz_cvtepu8_epi32(kAll, qs);
   _mm512_store_ps(w, _mm512_maskz_cvtepi32_ps(kAll, _mm512_and_si512(bytes, _mm512_set1_epi32(0x0F))));
   _mm512_store_ps(w + 16, _mm512_maskz_cvtepi32_ps(kAll, _mm512_maskz_srli_epi32(kAll, bytes, 4)));
@@ -104,7 +100,7 @@ KVLINK_AVX512 void lanes16(const uint8_t* rows, size_t stride, int64_t r0, const
   for (int64_t k = 0; k < n_blocks; ++k) {
     const float* xb = group + k * kBlockFloats;
     __m512 d[R], m[R];
-    for (int r = 0; r < R; ++r) unpack<kType>(rows + static_cast<size_t>(r0 + r) * stride + k * kBytes<kType>, w[r], &d[r], &m[r]);
+    for (int r = 0; r < R; ++r) unpack<kType>(rows + static_cast<size_t>(r0 + r) * stride + k * kBlockBytes<kType>, w[r], &d[r], &m[r]);
 #pragma GCC unroll 8
     for (int l = 0; l < 8; ++l) {
       const __m512 x0 = _mm512_loadu_ps(xb + l * kLanes), x1 = _mm512_loadu_ps(xb + (l + 8) * kLanes),

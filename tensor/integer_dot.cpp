@@ -116,9 +116,6 @@ inline __m256 block_products(const Weights16& w, const Activations16& a) {
 template <DType kType, int C, class Block>
 void dot_group(const uint8_t* row, const Block* const* x, const ColumnScales& cs, int64_t c0, int64_t n_blocks, float* out,
                int64_t out_stride, int valid = C) {
-  // compile-time block size (type_traits' block_bytes, as a constant for the loop's stride)
-  constexpr size_t kBytes = kType == DType::Q4_0 ? sizeof(BlockQ4_0) : kType == DType::Q4_1 ? sizeof(BlockQ4_1) : sizeof(BlockQ8_0);
-  constexpr size_t kQs = kType == DType::Q4_1 ? 4 : 2;
   using Weights = std::conditional_t<std::is_same_v<Block, BlockQ8A>, Weights8, Weights16>;
   const Block* xs[C];
   for (int c = 0; c < C; ++c) xs[c] = x[c0 + std::min(c, valid - 1)];
@@ -127,11 +124,11 @@ void dot_group(const uint8_t* row, const Block* const* x, const ColumnScales& cs
   float offset1 = 0.0f;
   for (int c = 0; c < C; ++c) acc[c] = _mm256_setzero_ps();
   for (int64_t k = 0; k < n_blocks; ++k) {
-    const uint8_t* b = row + k * kBytes;
+    const uint8_t* b = row + k * kBlockBytes<kType>;
     const BlockScales s = block_scales(kType, b);
     Weights w;
-    if constexpr (std::is_same_v<Block, BlockQ8A>) w = load_weights8<kType>(b + kQs);
-    else w = load_weights16<kType>(b + kQs);
+    if constexpr (std::is_same_v<Block, BlockQ8A>) w = load_weights8<kType>(b + kBlockValues<kType>);
+    else w = load_weights16<kType>(b + kBlockValues<kType>);
     if constexpr (C == 1) {
       const Block& a = xs[0][k];
       acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(s.d * a.d), block_products<kType>(w, load_activations(a)), acc[0]);

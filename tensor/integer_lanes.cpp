@@ -4,6 +4,7 @@
 #include <string>
 
 #include "tensor/error.h"
+#include "tensor/lanes.h"
 #include "tensor/quant.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__) && defined(__GNUC__)
@@ -19,11 +20,6 @@ namespace {
 
 constexpr int kPairs = kQK / 2;  // int16 pairs per block
 
-template <DType kType>
-constexpr size_t kBytes = kType == DType::Q4_0 ? sizeof(BlockQ4_0) : kType == DType::Q4_1 ? sizeof(BlockQ4_1) : sizeof(BlockQ8_0);
-template <DType kType>
-constexpr size_t kQs = kType == DType::Q4_1 ? 4 : 2;  // offset of the values in a block
-
 // A weight block's values as int16 in element order, where the kernel broadcasts them from pair by
 // pair, each with a load (vpbroadcastd from memory: a load port's work). Written as a plain
 // intrinsic, the compiler keeps the block in registers and extracts every pair with two ALU
@@ -37,7 +33,7 @@ struct alignas(32) WeightPairs {
 // Q4: the 16 bytes widened once, then their low nibbles (elements 0..15) and high (16..31).
 template <DType kType>
 inline void load_pairs(const uint8_t* block, WeightPairs* w) {
-  const uint8_t* qs = block + kQs<kType>;
+  const uint8_t* qs = block + kBlockValues<kType>;
   __m256i lo, hi;
   if constexpr (kType == DType::Q8_0) {
     const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs));
@@ -81,7 +77,7 @@ KVLINK_VNNI void lanes16(const uint8_t* rows, size_t stride, const ColumnScales&
     const __m512 sx = _mm512_loadu_ps(cs.s + k * cs.stride + c0);
     __m512 scale[R];
     for (int r = 0; r < R; ++r) {
-      const uint8_t* b = rows + static_cast<size_t>(r0 + r) * stride + k * kBytes<kType>;
+      const uint8_t* b = rows + static_cast<size_t>(r0 + r) * stride + k * kBlockBytes<kType>;
       const BlockScales s = block_scales(kType, b);
       load_pairs<kType>(b, &w[r]);
       scale[r] = _mm512_mul_ps(_mm512_set1_ps(s.d), dx);
@@ -128,9 +124,7 @@ int64_t lane_columns(int64_t n_x) {
 #if KVLINK_LANES
   static const bool vnni = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                            __builtin_cpu_supports("avx512vnni");
-  if (!vnni) return 0;
-  const int64_t whole = n_x / 16 * 16;
-  return n_x - whole >= kMinLanes ? n_x : whole;
+  return vnni ? columns_taken(n_x, kMinLanes) : 0;
 #else
   (void)n_x;
   return 0;

@@ -49,8 +49,11 @@ void mul_mat_rows(const Tensor* w, const float* x, int64_t T, float* y, Arena& a
   const float* xs[kMaxRowColumns];
   for (int64_t t = 0; t < T; ++t) xs[t] = x + t * K;
   const int64_t lanes = float_lanes::lane_columns(w->type, T);
-  float* laid = lanes > 0 ? arena.work(float_lanes::layout_floats(lanes, K)) : nullptr;
-  if (lanes > 0) float_lanes::lay_out(xs, lanes, K, laid);
+  float* laid = nullptr;
+  if (lanes > 0) {
+    laid = arena.work(float_lanes::layout_floats(lanes, K));
+    float_lanes::lay_out(xs, lanes, K, laid);
+  }
   rows_times_columns(w, n_threads, [&](int64_t r0, int64_t r1) {
     if (lanes > 0) float_lanes::dot_tile16(w->type, weight_row(w, r0), w->nb[1], r1 - r0, laid, lanes, K, y + r0, N);
     if (lanes == T) return;

@@ -23,6 +23,16 @@ struct BlockQ6_K { uint8_t ql[kQK_K / 2]; uint8_t qh[kQK_K / 4]; int8_t scales[k
 static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ8_0) == 34, "block layout");
 static_assert(sizeof(BlockQ4_K) == 144 && sizeof(BlockQ6_K) == 210, "block layout");
 
+// A Q4_0, Q4_1 or Q8_0 block's size and the offset of its values, as compile-time constants (the
+// kernels' loop strides).
+template <DType kType>
+inline constexpr size_t kBlockBytes =
+    kType == DType::Q4_0 ? sizeof(BlockQ4_0) : kType == DType::Q4_1 ? sizeof(BlockQ4_1) : sizeof(BlockQ8_0);
+template <DType kType>
+inline constexpr size_t kBlockValues =
+    kType == DType::Q4_0 ? offsetof(BlockQ4_0, qs) : kType == DType::Q4_1 ? offsetof(BlockQ4_1, qs) : offsetof(BlockQ8_0, qs);
+static_assert(kBlockValues<DType::Q4_1> == 4 && kBlockValues<DType::Q4_0> == 2 && kBlockValues<DType::Q8_0> == 2, "block layout");
+
 // The scale d and offset m of a Q4_0, Q4_1 or Q8_0 block: x = d q + m, with q the stored value
 // (Q4: 0..15; Q4_0 stores no m and uses m = -8 d, exact in float for an fp16 d; Q8_0: m = 0).
 struct BlockScales {
