@@ -2,7 +2,8 @@
 // quantised weight with an F32 vector (1 and 2 threads), the integer products (int16 activation
 // blocks, one thread) of a weight with 1 column (lone decoding) and 16 (batched decoding), reporting
 // weight bytes read per second, the F32 products of 12-32 columns through the row kernel and the
-// lane kernel (one thread), and batched decode attention over an F16 cache (cache bytes per second).
+// lane kernel (one thread), a prefill's products of a weight with 64-512 tokens (int16 on the
+// prefill kernel against F32 on dequantised rows and sgemm, one thread), and batched decode attention over an F16 cache (cache bytes per second).
 #include <benchmark/benchmark.h>
 
 #include <memory>
@@ -10,10 +11,12 @@
 #include <vector>
 
 #include "tensor/arena.h"
+#include "tensor/blas.h"
 #include "tensor/execute.h"
 #include "tensor/float_lanes.h"
 #include "tensor/graph.h"
 #include "tensor/integer_dot.h"
+#include "tensor/integer_gemm.h"
 #include "tensor/ops.h"
 #include "tensor/quant.h"
 
@@ -109,6 +112,38 @@ void BM_F32Columns(benchmark::State& state, kvlink::DType type) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(w.size()));
 }
 
+// A prefill's products of a whole weight with n_t tokens, one thread: the int16 prefill kernel
+// (int16 1, the tokens laid out in the loop) or, as MUL_MAT does with f32 products, rows of 128
+// dequantised into a slab and multiplied by sgemm (int16 0). Reports multiply-adds per second.
+void BM_PrefillProducts(benchmark::State& state, kvlink::DType type) {
+  const int64_t rows = state.range(0), cols = state.range(1), n_t = state.range(2);
+  const bool int16 = state.range(3) != 0;
+  if (int16 && !kvlink::integer_gemm::takes(type)) {
+    state.SkipWithError("no int16 prefill kernel on this CPU");
+    return;
+  }
+  const auto [w, rb, x] = random_operands(type, rows, cols, n_t);
+  std::vector<float> y(static_cast<size_t>(rows * n_t)), scratch(kvlink::integer_gemm::layout_floats(n_t, cols));
+  std::vector<float> slab(static_cast<size_t>(128 * cols));
+  for (auto _ : state) {
+    if (int16) {
+      const auto laid = kvlink::integer_gemm::layout_at(scratch.data(), n_t, cols);
+      for (int64_t t = 0; t < laid.n_groups * 16; ++t)
+        kvlink::integer_gemm::lay_out_token(t < n_t ? x.data() + t * cols : nullptr, t, cols, laid);
+      kvlink::integer_gemm::tile(type, w.data(), rb, rows, laid, 0, laid.n_groups, n_t, y.data(), rows);
+    } else {
+      for (int64_t r0 = 0; r0 < rows; r0 += 128) {
+        const int64_t n = std::min<int64_t>(128, rows - r0);
+        for (int64_t r = 0; r < n; ++r) kvlink::dequantize_row(type, w.data() + (r0 + r) * rb, slab.data() + r * cols, cols);
+        kvlink::sgemm(true, static_cast<int>(n_t), static_cast<int>(n), static_cast<int>(cols), 1.0f, x.data(),
+                      static_cast<int>(cols), slab.data(), static_cast<int>(cols), 0.0f, y.data() + r0, static_cast<int>(rows));
+      }
+    }
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["MAC/s"] = benchmark::Counter(static_cast<double>(rows * cols * n_t), benchmark::Counter::kIsIterationInvariantRate);
+}
+
 // Batched decode attention as one layer of a batched step runs it: n_seq queries (9 q heads, 3 kv
 // heads of 64), each over its own n_keys rows of an F16 cache in slots of 2,048 rows. Eight layers'
 // caches are taken in turn, so that the rows come from memory as in a forward pass, not from the
@@ -190,6 +225,16 @@ void F32Shapes(benchmark::internal::Benchmark* b) {
   b->UseRealTime();
 }
 BENCHMARK_CAPTURE(BM_F32Columns, q4_1, kvlink::DType::Q4_1)->Apply(F32Shapes);
+// rows x cols x tokens x int16: FFN gate/up and down, 64 and 512 tokens
+void PrefillShapes(benchmark::internal::Benchmark* b) {
+  for (int64_t n_t : {64, 512}) {
+    for (auto [rows, cols] : {std::pair{1536, 576}, {576, 1536}}) {
+      for (int64_t int16 : {0, 1}) b->Args({rows, cols, n_t, int16});
+    }
+  }
+  b->UseRealTime();
+}
+BENCHMARK_CAPTURE(BM_PrefillProducts, q4_1, kvlink::DType::Q4_1)->Apply(PrefillShapes);
 // sequences x keys x threads: the evaluation's batch (16 x 1,500) and the server's (32 x 450)
 BENCHMARK(BM_DecodeAttention)->Args({16, 1500, 1})->Args({16, 1500, 2})->Args({32, 450, 2})->UseRealTime();
 

@@ -58,9 +58,10 @@ class Model {
   ChatTemplate chat;
   bool has_chat_template = false;  // false when the GGUF names no template we support
   std::unique_ptr<const Adapter> adapter;  // null: the base model alone
-  // How the row kernel's products are done (decoding, batched decoding, prefills of up to 8 tokens):
-  // INT16 (activations rounded to 16 bits per block; the default), F32 (the reference arithmetic) or
-  // INT8 (llama.cpp's); tensor/integer_dot.h, the tools' --products. Set before building graphs.
+  // How the weight products are done: INT16 (activations rounded to 16 bits per block; the default,
+  // for decoding and, where the CPU has AVX-512 VNNI, prefill too), F32 (the reference arithmetic) or
+  // INT8 (llama.cpp's, decoding and prefills of up to 8 tokens); tensor/integer_dot.h,
+  // tensor/integer_gemm.h, the tools' --products. Set before building graphs and cache stores.
   Products products = kDefaultProducts;
 
  private:

@@ -6,11 +6,10 @@
 #include "tensor/error.h"
 #include "tensor/lanes.h"
 #include "tensor/quant.h"
+#include "tensor/weight_pairs.h"
 
-#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__) && defined(__GNUC__)
-#include <immintrin.h>
+#if KVLINK_WEIGHT_PAIRS
 #define KVLINK_LANES 1
-#define KVLINK_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
 #endif
 
 namespace kvlink::lanes {
@@ -18,46 +17,13 @@ namespace kvlink::lanes {
 #if KVLINK_LANES
 namespace {
 
-constexpr int kPairs = kQK / 2;  // int16 pairs per block
-
-// A weight block's values as int16 in element order, where the kernel broadcasts them from pair by
-// pair, each with a load (vpbroadcastd from memory: a load port's work). Written as a plain
-// intrinsic, the compiler keeps the block in registers and extracts every pair with two ALU
-// operations instead (1.4x slower products, measured), and an optimisation barrier on the block
-// makes it spill the accumulators; hence the one-instruction asm.
-struct alignas(32) WeightPairs {
-  int16_t v[kQK];
-  const int32_t* pair(int p) const { return reinterpret_cast<const int32_t*>(v + 2 * p); }
-};
-
-// Q4: the 16 bytes widened once, then their low nibbles (elements 0..15) and high (16..31).
-template <DType kType>
-inline void load_pairs(const uint8_t* block, WeightPairs* w) {
-  const uint8_t* qs = block + kBlockValues<kType>;
-  __m256i lo, hi;
-  if constexpr (kType == DType::Q8_0) {
-    const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs));
-    lo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(raw));
-    hi = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(raw, 1));
-  } else {
-    const __m256i bytes = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
-    lo = _mm256_and_si256(bytes, _mm256_set1_epi16(0x0F));
-    hi = _mm256_srli_epi16(bytes, 4);
-  }
-  _mm256_store_si256(reinterpret_cast<__m256i*>(w->v), lo);
-  _mm256_store_si256(reinterpret_cast<__m256i*>(w->v + 16), hi);
-}
-
-KVLINK_VNNI inline __m512i broadcast(const int32_t* p) {
-  __m512i r;
-  asm("vpbroadcastd %1, %0" : "=v"(r) : "m"(*p));
-  return r;
-}
+using weight_pairs::broadcast;
+using weight_pairs::kPairs;
+using weight_pairs::load_pairs;
+using weight_pairs::to_float;
+using weight_pairs::WeightPairs;
 
 KVLINK_VNNI inline __m512i pairs_at(const int32_t* p) { return _mm512_loadu_si512(p); }
-
-// (the masked conversion: GCC 12 warns of the plain one's undefined source)
-KVLINK_VNNI inline __m512 to_float(__m512i i) { return _mm512_mask_cvtepi32_ps(_mm512_setzero_ps(), 0xFFFF, i); }
 
 // R weight rows by the 16 columns c0.. (`valid` of them real): out[(c0 + c) * out_stride + r].
 // Per block, row and accumulator l: the exact int32 sum of pairs l and l + 8 of the 16 columns times

@@ -6,10 +6,12 @@
 // where the CPU has AVX-512F: tensor/float_lanes.h). With Products::INT16 or INT8 (the node's
 // iparams[0]) and a Q4_0, Q4_1 or Q8_0 weight, these products quantise the columns to 16- or 8-bit
 // blocks once and multiply in integers (tensor/integer_dot.h); a column's arithmetic still does not
-// depend on how many columns there are. More columns (prefill, or over 64 sequences): the product is cut into tiles of (weight rows
-// x tokens); each task dequantises its weight rows into a per-thread slab and multiplies them with
-// its tokens: in registers (tensor/small_gemm.h) for 9-40 tokens of one sequence (9-128 with
-// AVX-512; a reuse mode's question), else with a single-threaded OpenBLAS sgemm. All parallelism is the thread pool's: letting OpenBLAS start its
+// depend on how many columns there are. More tokens of one sequence (a prefill) with INT16 products
+// and such a weight, where the CPU has AVX-512 VNNI: the int16 prefill kernel (tensor/integer_gemm.h).
+// Otherwise (F32 products, other weight types or CPUs, over 64 sequences): the product is cut into
+// tiles of (weight rows x tokens); each task dequantises its weight rows into a per-thread slab and
+// multiplies them with its tokens: in registers (tensor/small_gemm.h) for 9-40 tokens of one
+// sequence (9-128 with AVX-512; a reuse mode's question), else with a single-threaded OpenBLAS sgemm. All parallelism is the thread pool's: letting OpenBLAS start its
 // own threads next to ours oversubscribes the cores (measured: 2 threads ran at half the speed of 1).
 #include <algorithm>
 #include <type_traits>
@@ -17,6 +19,7 @@
 #include "tensor/blas.h"
 #include "tensor/float_lanes.h"
 #include "tensor/integer_dot.h"
+#include "tensor/integer_gemm.h"
 #include "tensor/kernels.h"
 #include "tensor/quant.h"
 #include "tensor/small_gemm.h"
@@ -148,9 +151,9 @@ void kernel_mul_mat(Tensor* node, Arena& arena, int n_threads) {
 
   if (T < 1) return;
   const bool one_sequence = static_cast<Columns>(node->iparams[1]) == Columns::TOKENS;
+  const auto products = static_cast<Products>(node->iparams[0]);
   if (T <= (one_sequence ? kMaxTokenColumns : kMaxRowColumns)) {
     row_bytes(w->type, K);  // throws before the parallel loop unless K is a whole number of blocks
-    const auto products = static_cast<Products>(node->iparams[0]);
     if (products != Products::F32 && has_integer_kernel(w->type)) {
       if (products == Products::INT16) return mul_mat_integer<BlockQ16A>(w, xd, T, yd, arena, n_threads);
       return mul_mat_integer<BlockQ8A>(w, xd, T, yd, arena, n_threads);
@@ -158,6 +161,8 @@ void kernel_mul_mat(Tensor* node, Arena& arena, int n_threads) {
     if (T == 1) return matvec(w->type, w->data, w->nb[1], N, K, xd, yd, n_threads);
     return mul_mat_rows(w, xd, T, yd, arena, n_threads);
   }
+  if (one_sequence && products == Products::INT16 && integer_gemm::takes(w->type))
+    return integer_gemm::mul_mat(w, xd, T, yd, arena, n_threads);
   mul_mat_tiles(w, xd, T, yd, one_sequence && T <= max_small_gemm_tokens(), arena, n_threads);
 }
 

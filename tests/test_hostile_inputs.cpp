@@ -194,7 +194,8 @@ void expect_manifest_backed(const std::string& cache, const kvlink::Model& model
   for (const auto& d : m.documents) {
     for (const auto& c : d.chunks) {
       const std::string file = cache + "/" + c.key + "." + m.kv_type + ".kvc";
-      EXPECT_NO_THROW(kvlink::ChunkCacheFile::open(file, model.fingerprint(), kvlink::cache_geometry(model))) << file;
+      EXPECT_NO_THROW(kvlink::ChunkCacheFile::open(
+          file, kvlink::products_fingerprint(model.fingerprint(), kvlink::kDefaultProducts), kvlink::cache_geometry(model))) << file;
       ++n;
     }
   }

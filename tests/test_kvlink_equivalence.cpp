@@ -229,11 +229,14 @@ TEST(KvlinkEquivalence, CacheblendRecomputingEverythingEqualsFull) {
   // only assembled from scattered rows. Ratio 0 recomputes nothing: that is reencode.
   KVLINK_MODEL_OR_SKIP(path);
   const auto model = Model::load(path);
+  // F32 products: with int16 ones the full prefill's tokens and the recomputed chunks' take
+  // differently rounded activations, which alone moved the logits by 2.0e-3.
+  model->products = Products::F32;
   const PromptLayout layout = make_layout(3, 0, 40000, 20);
   ReuseStats stats;
   const std::vector<float> all = reuse_logits(*model, layout, &stats, ReuseMode::CACHEBLEND, 1.0);
   EXPECT_EQ(stats.tokens_computed, layout.n_tokens());
-  EXPECT_LT(max_abs_diff(all, full_prefill_logits(*model, layout)), 2e-3);
+  EXPECT_LT(max_abs_diff(all, full_prefill_logits(*model, layout)), 1e-4);
   const std::vector<float> none = reuse_logits(*model, layout, nullptr, ReuseMode::CACHEBLEND, 0.0);
   const std::vector<float> reencode = reuse_logits(*model, layout, nullptr, ReuseMode::REENCODE);
   EXPECT_EQ(none, reencode);

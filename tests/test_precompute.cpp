@@ -145,7 +145,7 @@ TEST_F(Precompute, CorruptTruncatedAndMismatchedCachesAreRejectedAndRecomputed) 
   const std::string other_path = (root_ / "other.gguf").string();
   kvlink::testing::write_tiny_model(other, other_path);
   const auto other_model = Model::load(other_path);
-  const ChunkCacheFile original = ChunkCacheFile::open(files[2].string(), model_fingerprint(model_->file), cache_geometry(*model_));
+  const ChunkCacheFile original = ChunkCacheFile::open(files[2].string(), store.fingerprint(), cache_geometry(*model_));
   const std::vector<TokenId> tokens = original.tokens();
   write_chunk_cache(files[2].string(), model_fingerprint(other_model->file), cache_geometry(*other_model), DType::F16,
                     encode_chunk(*other_model, tokens, 1));
@@ -161,9 +161,33 @@ TEST_F(Precompute, CorruptTruncatedAndMismatchedCachesAreRejectedAndRecomputed) 
   EXPECT_NE(all.find("different model"), std::string::npos) << all;
   // Every file is valid again, and a third run finds nothing to do.
   for (const auto& f : cache_files()) {
-    EXPECT_NO_THROW(ChunkCacheFile::open(f.string(), model_fingerprint(model_->file), cache_geometry(*model_))) << f;
+    EXPECT_NO_THROW(ChunkCacheFile::open(f.string(), store.fingerprint(), cache_geometry(*model_))) << f;
   }
   EXPECT_EQ(run().chunks_encoded, 0);
+}
+
+TEST_F(Precompute, CachesEncodedWithOtherProductsAreNeitherSharedNorValid) {
+  run();  // the default products
+  CacheStore int16(*model_, cache_.string(), DType::F16, 1);
+  ASSERT_EQ(model_->products, kvlink::kDefaultProducts);
+  EXPECT_NE(int16.fingerprint(), model_fingerprint(model_->file));
+  model_->products = Products::F32;  // the reference arithmetic keeps the model's own fingerprint
+  CacheStore f32(*model_, cache_.string(), DType::F16, 1);
+  EXPECT_EQ(f32.fingerprint(), model_fingerprint(model_->file));
+  model_->products = Products::INT8;
+  EXPECT_NE(CacheStore(*model_, cache_.string(), DType::F16, 1).fingerprint(), int16.fingerprint());
+  model_->products = Products::F32;
+  const std::vector<TokenId> tokens = {5, 6, 7, 8, 9, 10, 11, 12, 13};
+  EXPECT_NE(f32.key(tokens), int16.key(tokens));
+  for (const auto& d : read_manifest(manifest_path(cache_.string())).documents) {
+    for (const auto& c : d.chunks) {
+      EXPECT_THROW(ChunkCacheFile::open(int16.path_of(c.key), f32.fingerprint(), cache_geometry(*model_)), Error);
+    }
+  }
+  // A store made for the default products refuses to encode once the model's products changed.
+  EXPECT_THROW(int16.get(tokens), Error);
+  EXPECT_NO_THROW(f32.get(tokens));
+  model_->products = kvlink::kDefaultProducts;
 }
 
 TEST_F(Precompute, QueryLookupRejectsABadCacheAndRecomputesIt) {

@@ -60,6 +60,18 @@ std::string chunk_cache_key(uint64_t model_fingerprint, const std::vector<TokenI
   return hex64(h);
 }
 
+uint64_t products_fingerprint(uint64_t model_fingerprint, Products products) {
+  if (products == Products::F32) return model_fingerprint;
+  const std::string tag = std::string("kvlink-products-") + products_name(products);
+  XXH3_state_t* st = XXH3_createState();
+  XXH3_64bits_reset(st);
+  XXH3_64bits_update(st, &model_fingerprint, sizeof model_fingerprint);
+  XXH3_64bits_update(st, tag.data(), tag.size());
+  const uint64_t h = XXH3_64bits_digest(st);
+  XXH3_freeState(st);
+  return h;
+}
+
 uint64_t conditioned_fingerprint(uint64_t model_fingerprint, const std::vector<TokenId>& prefix) {
   if (prefix.empty()) return model_fingerprint;
   static constexpr char kTag[] = "kvlink-prefix-conditioned";

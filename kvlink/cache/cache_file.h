@@ -10,6 +10,7 @@
 
 #include "model/tokenizer.h"
 #include "tensor/dtype.h"
+#include "tensor/integer_dot.h"
 
 namespace kvlink {
 
@@ -41,6 +42,12 @@ std::string chunk_cache_key(uint64_t model_fingerprint, const std::vector<TokenI
 // a tag, the prefix's token ids). An empty prefix gives the model fingerprint itself, so plain caches
 // and prefix-conditioned ones never share a key, and neither validates as the other.
 uint64_t conditioned_fingerprint(uint64_t model_fingerprint, const std::vector<TokenId>& prefix);
+
+// The fingerprint a cache store keys and stamps its chunks with for a model whose chunks are encoded
+// with `products` (tensor/integer_dot.h; prefill takes them too, docs/PRODUCTS.md): F32 gives the model
+// fingerprint itself, the others XXH3 of (model fingerprint, a tag, the products' name), so caches
+// encoded with different arithmetic never share a key, and neither validates as the other.
+uint64_t products_fingerprint(uint64_t model_fingerprint, Products products);
 
 // What one chunk's encoding produced, as F32 rows: per layer, n_tokens rows of geometry.width()
 // values for K (already rotated to local positions 0..n-1) and for V.

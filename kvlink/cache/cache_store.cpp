@@ -38,7 +38,8 @@ CacheStore::CacheStore(const Model& model, std::string dir, DType kv_type, int n
       dir_(std::move(dir)),
       kv_type_(kv_type),
       n_threads_(n_threads),
-      fingerprint_(model.fingerprint()),
+      products_(model.products),
+      fingerprint_(products_fingerprint(model.fingerprint(), model.products)),
       geometry_(cache_geometry(model)) {
   cache_type_name(kv_type);  // validates
   std::error_code ec;
@@ -108,7 +109,10 @@ std::shared_ptr<const ChunkCacheFile> CacheStore::encode_and_write(const std::st
   const uint64_t fp = conditioned_fingerprint(fingerprint_, prefix);
   ChunkKV kv;
   const bool derived = read_finer_sibling(key(tokens, prefix), tokens, fp, &kv);
-  if (!derived) kv = encode_chunk_after(model_, prefix, tokens, n_threads_);
+  if (!derived) {
+    if (model_.products != products_) throw Error("the model's products changed after its cache store was made");
+    kv = encode_chunk_after(model_, prefix, tokens, n_threads_);
+  }
   std::shared_ptr<const ChunkCacheFile> file;
   try {
     write_chunk_cache(path, fp, geometry_, kv_type_, kv);

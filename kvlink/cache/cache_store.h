@@ -1,5 +1,6 @@
 // A directory of chunk caches, content-addressed (docs/DESIGN.md, a query's data flow, step 2): a chunk's cache lives
-// at <dir>/<key>.<type>.kvc, key = chunk_cache_key(model fingerprint, token ids). A lookup opens and
+// at <dir>/<key>.<type>.kvc, key = chunk_cache_key(model fingerprint with the products it is
+// encoded with, token ids). A lookup opens and
 // validates the file; a missing or rejected one (bad magic, version, fingerprint, geometry, size,
 // checksum, or other tokens) is encoded again and written atomically, never used. A missing cache whose
 // chunk has a valid cache of a finer element type in the directory (F32 for F16; F32 or F16 for Q8_0
@@ -35,7 +36,8 @@ std::string cache_type_name(DType type);  // the flag spelling
 
 class CacheStore {
  public:
-  // Creates `dir` when missing. Throws kvlink::Error when it cannot.
+  // Creates `dir` when missing. Throws kvlink::Error when it cannot. Chunks are keyed with
+  // products_fingerprint(model, model.products): set the model's products first.
   CacheStore(const Model& model, std::string dir, DType kv_type, int n_threads);
 
   const std::string& dir() const { return dir_; }
@@ -72,6 +74,7 @@ class CacheStore {
   std::string dir_;
   DType kv_type_;
   int n_threads_;
+  Products products_;  // the model's when the store was made: chunks are encoded and keyed with these
   uint64_t fingerprint_;
   CacheGeometry geometry_;
   CacheStoreStats stats_;
