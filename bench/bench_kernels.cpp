@@ -2,16 +2,17 @@
 // quantised weight with an F32 vector (1 and 2 threads), the integer products (int16 activation
 // blocks, one thread) of a weight with 1 column (lone decoding) and 16 (batched decoding), reporting
 // weight bytes read per second, the F32 products of 12-32 columns through the row kernel and the
-// lane kernel (one thread), a prefill's products of a weight with 64-512 tokens (int16 on the
-// prefill kernel against F32 on dequantised rows and sgemm, one thread), and batched decode attention over an F16 cache (cache bytes per second).
+// lane kernel (one thread), a prefill's products of a weight with 64-512 tokens through MUL_MAT (int16
+// against f32 products, one thread), and batched decode attention over an F16 cache (cache bytes per
+// second).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <memory>
 #include <random>
 #include <vector>
 
 #include "tensor/arena.h"
-#include "tensor/blas.h"
 #include "tensor/execute.h"
 #include "tensor/float_lanes.h"
 #include "tensor/graph.h"
@@ -112,9 +113,9 @@ void BM_F32Columns(benchmark::State& state, kvlink::DType type) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(w.size()));
 }
 
-// A prefill's products of a whole weight with n_t tokens, one thread: the int16 prefill kernel
-// (int16 1, the tokens laid out in the loop) or, as MUL_MAT does with f32 products, rows of 128
-// dequantised into a slab and multiplied by sgemm (int16 0). Reports multiply-adds per second.
+// A prefill's products of a whole weight with n_t tokens of one sequence through MUL_MAT, one thread:
+// int16 products (1: the int16 prefill kernel, the tokens laid out in each run) or f32 ones (0:
+// dequantised weight tiles through small_gemm up to 128 tokens, sgemm beyond). Multiply-adds per second.
 void BM_PrefillProducts(benchmark::State& state, kvlink::DType type) {
   const int64_t rows = state.range(0), cols = state.range(1), n_t = state.range(2);
   const bool int16 = state.range(3) != 0;
@@ -123,24 +124,13 @@ void BM_PrefillProducts(benchmark::State& state, kvlink::DType type) {
     return;
   }
   const auto [w, rb, x] = random_operands(type, rows, cols, n_t);
-  std::vector<float> y(static_cast<size_t>(rows * n_t)), scratch(kvlink::integer_gemm::layout_floats(n_t, cols));
-  std::vector<float> slab(static_cast<size_t>(128 * cols));
-  for (auto _ : state) {
-    if (int16) {
-      const auto laid = kvlink::integer_gemm::layout_at(scratch.data(), n_t, cols);
-      for (int64_t t = 0; t < laid.n_groups * 16; ++t)
-        kvlink::integer_gemm::lay_out_token(t < n_t ? x.data() + t * cols : nullptr, t, cols, laid);
-      kvlink::integer_gemm::tile(type, w.data(), rb, rows, laid, 0, laid.n_groups, n_t, y.data(), rows);
-    } else {
-      for (int64_t r0 = 0; r0 < rows; r0 += 128) {
-        const int64_t n = std::min<int64_t>(128, rows - r0);
-        for (int64_t r = 0; r < n; ++r) kvlink::dequantize_row(type, w.data() + (r0 + r) * rb, slab.data() + r * cols, cols);
-        kvlink::sgemm(true, static_cast<int>(n_t), static_cast<int>(n), static_cast<int>(cols), 1.0f, x.data(),
-                      static_cast<int>(cols), slab.data(), static_cast<int>(cols), 0.0f, y.data() + r0, static_cast<int>(rows));
-      }
-    }
-    benchmark::DoNotOptimize(y.data());
-  }
+  kvlink::Graph g;
+  kvlink::Tensor* xt = g.input(kvlink::DType::F32, {cols, n_t}, "x");
+  std::copy(x.begin(), x.end(), static_cast<float*>(xt->data));
+  const auto products = int16 ? kvlink::Products::INT16 : kvlink::Products::F32;
+  g.mark_output(kvlink::mul_mat(g, g.leaf(type, {cols, rows}, w.data(), "w"), xt, products, kvlink::Columns::TOKENS));
+  kvlink::Arena arena;
+  for (auto _ : state) kvlink::execute(g, arena, kvlink::ExecOptions{1});
   state.counters["MAC/s"] = benchmark::Counter(static_cast<double>(rows * cols * n_t), benchmark::Counter::kIsIterationInvariantRate);
 }
 

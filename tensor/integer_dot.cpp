@@ -346,11 +346,7 @@ void pairs_of(const BlockQ16A* const* x, int64_t n_x, int64_t n_blocks, int32_t*
   for (int64_t k = 0; k < n_blocks; ++k) {
     for (int64_t p = 0; p < kQK / 2; ++p) {
       int32_t* line = pairs + (k * kQK / 2 + p) * stride;
-      for (int64_t c = 0; c < stride; ++c) {
-        const auto lo = c < n_x ? static_cast<uint16_t>(x[c][k].qs[2 * p]) : uint16_t{0};
-        const auto hi = c < n_x ? static_cast<uint16_t>(x[c][k].qs[2 * p + 1]) : uint16_t{0};
-        line[c] = static_cast<int32_t>(static_cast<uint32_t>(lo) | static_cast<uint32_t>(hi) << 16);
-      }
+      for (int64_t c = 0; c < stride; ++c) line[c] = c < n_x ? int16_pair(x[c][k].qs[2 * p], x[c][k].qs[2 * p + 1]) : 0;
     }
   }
 }

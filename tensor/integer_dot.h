@@ -74,6 +74,11 @@ void column_scales(const BlockQ16A* const* x, int64_t n_x, int64_t n_blocks, flo
 // pairs[(k * 16 + p) * stride + c]: column c's values 2p (low half) and 2p + 1 (high half) of block
 // k, zeros after n_x: column_pairs_size int32s.
 inline int64_t column_pairs_size(int64_t n_x, int64_t n_blocks) { return n_blocks * 16 * column_scales_stride(n_x); }
+// Two int16 values as the int32 that vpmaddwd and vpdpwssd take them in: lo in the low half.
+inline int32_t int16_pair(int16_t lo, int16_t hi) {
+  return static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint16_t>(lo)) |
+                              static_cast<uint32_t>(static_cast<uint16_t>(hi)) << 16);
+}
 void column_pairs(const BlockQ16A* const* x, int64_t n_x, int64_t n_blocks, int32_t* pairs);
 // Whether the tile kernel reads the pairs of n_x columns on this CPU (AVX-512 VNNI, 12 or more).
 bool takes_column_pairs(int64_t n_x);

@@ -16,7 +16,7 @@ namespace kvlink::integer_gemm {
 
 namespace {
 constexpr int64_t kLanes = lanes::kLanes;
-constexpr int64_t kPairWords = kQK / 2;  // int32 words (int16 pairs) of a token's block
+using weight_pairs::kPairs;  // int32 words (int16 pairs) of a token's block
 
 int64_t groups_of(int64_t T) { return (T + kLanes - 1) / kLanes; }
 
@@ -50,7 +50,7 @@ template <DType kType, int R, int G>
 KVLINK_VNNI void kernel(const uint8_t* rows, size_t stride, int64_t r0, const Layout& x, int64_t g0, int64_t n_tokens,
                         float* y, int64_t ldy) {
   const int64_t n_blocks = x.n_blocks;
-  const int64_t group_words = n_blocks * kPairWords * kLanes;  // int32s of one token group
+  const int64_t group_words = n_blocks * kPairs * kLanes;  // int32s of one token group
   const int64_t group_scales = n_blocks * kLanes;
   __m512 f[R][G];
   for (int r = 0; r < R; ++r)
@@ -63,12 +63,12 @@ KVLINK_VNNI void kernel(const uint8_t* rows, size_t stride, int64_t r0, const La
       s[r] = block_scales(kType, b);
       load_pairs<kType>(b, &w[r]);
     }
-    const int32_t* px = x.pairs + g0 * group_words + k * kPairWords * kLanes;
+    const int32_t* px = x.pairs + g0 * group_words + k * kPairs * kLanes;
     __m512i sum[R][G];
     for (int r = 0; r < R; ++r)
       for (int g = 0; g < G; ++g) sum[r][g] = _mm512_setzero_si512();
 #pragma GCC unroll 16
-    for (int p = 0; p < kPairWords; ++p) {
+    for (int p = 0; p < kPairs; ++p) {
       __m512i a[G];
       for (int g = 0; g < G; ++g) a[g] = _mm512_loadu_si512(px + g * group_words + p * kLanes);
       for (int r = 0; r < R; ++r) {
@@ -101,15 +101,13 @@ KVLINK_VNNI void kernel(const uint8_t* rows, size_t stride, int64_t r0, const La
   }
 }
 
+// kGroups groups, or the last one alone.
 template <DType kType, int R>
 void rows_by_groups(const uint8_t* rows, size_t stride, int64_t r0, const Layout& x, int64_t g0, int64_t n_g,
                     int64_t n_tokens, float* y, int64_t ldy) {
-  switch (n_g) {
-    case 1: return kernel<kType, R, 1>(rows, stride, r0, x, g0, n_tokens, y, ldy);
-    case 2: return kernel<kType, R, 2>(rows, stride, r0, x, g0, n_tokens, y, ldy);
-    case 3: return kernel<kType, R, 3>(rows, stride, r0, x, g0, n_tokens, y, ldy);
-    default: return kernel<kType, R, kGroups>(rows, stride, r0, x, g0, n_tokens, y, ldy);
-  }
+  static_assert(kGroups == 2, "a remainder of one group is the only other case");
+  if (n_g == kGroups) return kernel<kType, R, kGroups>(rows, stride, r0, x, g0, n_tokens, y, ldy);
+  kernel<kType, R, 1>(rows, stride, r0, x, g0, n_tokens, y, ldy);
 }
 
 // Token groups in steps of kGroups (their values stay in L2 while every row of the tile takes
@@ -143,7 +141,7 @@ bool takes(DType type) {
 
 size_t layout_floats(int64_t T, int64_t K) {
   const auto n = static_cast<size_t>(groups_of(T) * (K / kQK) * kLanes);
-  return n * static_cast<size_t>(kPairWords + 2);
+  return n * static_cast<size_t>(kPairs + 2);
 }
 
 Layout layout_at(float* scratch, int64_t T, int64_t K) {
@@ -152,7 +150,7 @@ Layout layout_at(float* scratch, int64_t T, int64_t K) {
   laid.n_blocks = K / kQK;
   const auto n = static_cast<size_t>(laid.n_groups * laid.n_blocks * kLanes);
   laid.pairs = reinterpret_cast<int32_t*>(scratch);
-  laid.d = scratch + n * kPairWords;
+  laid.d = scratch + n * kPairs;
   laid.s = laid.d + n;
   return laid;
 }
@@ -165,11 +163,8 @@ void lay_out_token(const float* x, int64_t t, int64_t K, const Layout& laid) {
     const int64_t at = (g * laid.n_blocks + k) * kLanes + lane;
     laid.d[at] = b.d;
     laid.s[at] = b.s;
-    int32_t* pairs = laid.pairs + (g * laid.n_blocks + k) * kPairWords * kLanes + lane;
-    for (int64_t p = 0; p < kPairWords; ++p) {
-      const auto lo = static_cast<uint16_t>(b.qs[2 * p]), hi = static_cast<uint16_t>(b.qs[2 * p + 1]);
-      pairs[p * kLanes] = static_cast<int32_t>(static_cast<uint32_t>(lo) | (static_cast<uint32_t>(hi) << 16));
-    }
+    int32_t* pairs = laid.pairs + (g * laid.n_blocks + k) * kPairs * kLanes + lane;
+    for (int64_t p = 0; p < kPairs; ++p) pairs[p * kLanes] = int16_pair(b.qs[2 * p], b.qs[2 * p + 1]);
   }
 }
 

@@ -8,13 +8,9 @@
 #include "tensor/quant.h"
 #include "tensor/weight_pairs.h"
 
-#if KVLINK_WEIGHT_PAIRS
-#define KVLINK_LANES 1
-#endif
-
 namespace kvlink::lanes {
 
-#if KVLINK_LANES
+#if KVLINK_WEIGHT_PAIRS
 namespace {
 
 using weight_pairs::broadcast;
@@ -87,7 +83,7 @@ void tile(const uint8_t* rows, size_t stride, int64_t n_rows, const ColumnScales
 #endif
 
 int64_t lane_columns(int64_t n_x) {
-#if KVLINK_LANES
+#if KVLINK_WEIGHT_PAIRS
   static const bool vnni = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                            __builtin_cpu_supports("avx512vnni");
   return vnni ? columns_taken(n_x, kMinLanes) : 0;
@@ -102,7 +98,7 @@ void dot_tile16(DType type, const void* rows, size_t stride, int64_t n_rows, con
   if (lane_columns(n_x) != n_x) throw Error("the int16 lane kernel cannot take " + std::to_string(n_x) + " columns here");
   if (!cs.pairs) throw Error("the int16 products of several columns need their pairs (column_pairs)");
   if (cs.stride % 16 != 0) throw Error("the columns' scales need a stride of a multiple of 16");
-#if KVLINK_LANES
+#if KVLINK_WEIGHT_PAIRS
   const auto* r = static_cast<const uint8_t*>(rows);
   switch (type) {
     case DType::Q4_0: return tile<DType::Q4_0>(r, stride, n_rows, cs, n_x, n_blocks, out, out_stride);

@@ -11,8 +11,9 @@
 // Otherwise (F32 products, other weight types or CPUs, over 64 sequences): the product is cut into
 // tiles of (weight rows x tokens); each task dequantises its weight rows into a per-thread slab and
 // multiplies them with its tokens: in registers (tensor/small_gemm.h) for 9-40 tokens of one
-// sequence (9-128 with AVX-512; a reuse mode's question), else with a single-threaded OpenBLAS sgemm. All parallelism is the thread pool's: letting OpenBLAS start its
-// own threads next to ours oversubscribes the cores (measured: 2 threads ran at half the speed of 1).
+// sequence (9-128 with AVX-512; a reuse mode's question), else with a single-threaded OpenBLAS sgemm.
+// All parallelism is the thread pool's: letting OpenBLAS start its own threads next to ours
+// oversubscribes the cores (measured: 2 threads ran at half the speed of 1).
 #include <algorithm>
 #include <type_traits>
 

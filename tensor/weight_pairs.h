@@ -8,14 +8,16 @@
 #include "tensor/dtype.h"
 #include "tensor/quant.h"
 
+namespace kvlink::weight_pairs {
+inline constexpr int kPairs = kQK / 2;  // int16 pairs per block
+}  // namespace kvlink::weight_pairs
+
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__) && defined(__GNUC__)
 #include <immintrin.h>
 #define KVLINK_WEIGHT_PAIRS 1
 #define KVLINK_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
 
 namespace kvlink::weight_pairs {
-
-inline constexpr int kPairs = kQK / 2;  // int16 pairs per block
 
 // A weight block's values as int16 in element order, where the kernels broadcast them from pair by
 // pair, each with a load (vpbroadcastd from memory: a load port's work). Written as a plain

@@ -49,40 +49,36 @@ T get(const uint8_t* p, size_t at) {
 
 }  // namespace
 
-std::string chunk_cache_key(uint64_t model_fingerprint, const std::vector<TokenId>& tokens) {
+namespace {
+// XXH3 of a fingerprint followed by two byte ranges: the one recipe of the keys and fingerprints below.
+uint64_t hash_after(uint64_t fingerprint, const void* a, size_t a_bytes, const void* b, size_t b_bytes) {
   XXH3_state_t* st = XXH3_createState();
   XXH3_64bits_reset(st);
-  XXH3_64bits_update(st, &model_fingerprint, sizeof model_fingerprint);
-  XXH3_64bits_update(st, &kCacheFormatVersion, sizeof kCacheFormatVersion);
-  XXH3_64bits_update(st, tokens.data(), tokens.size() * sizeof(TokenId));
+  XXH3_64bits_update(st, &fingerprint, sizeof fingerprint);
+  XXH3_64bits_update(st, a, a_bytes);
+  XXH3_64bits_update(st, b, b_bytes);
   const uint64_t h = XXH3_64bits_digest(st);
   XXH3_freeState(st);
-  return hex64(h);
+  return h;
+}
+}  // namespace
+
+std::string chunk_cache_key(uint64_t model_fingerprint, const std::vector<TokenId>& tokens) {
+  return hex64(hash_after(model_fingerprint, &kCacheFormatVersion, sizeof kCacheFormatVersion, tokens.data(),
+                          tokens.size() * sizeof(TokenId)));
 }
 
 uint64_t products_fingerprint(uint64_t model_fingerprint, Products products) {
   if (products == Products::F32) return model_fingerprint;
-  const std::string tag = std::string("kvlink-products-") + products_name(products);
-  XXH3_state_t* st = XXH3_createState();
-  XXH3_64bits_reset(st);
-  XXH3_64bits_update(st, &model_fingerprint, sizeof model_fingerprint);
-  XXH3_64bits_update(st, tag.data(), tag.size());
-  const uint64_t h = XXH3_64bits_digest(st);
-  XXH3_freeState(st);
-  return h;
+  static constexpr char kTag[] = "kvlink-products-";  // then the name, without the tag's terminator
+  const char* name = products_name(products);
+  return hash_after(model_fingerprint, kTag, sizeof kTag - 1, name, std::strlen(name));
 }
 
 uint64_t conditioned_fingerprint(uint64_t model_fingerprint, const std::vector<TokenId>& prefix) {
   if (prefix.empty()) return model_fingerprint;
   static constexpr char kTag[] = "kvlink-prefix-conditioned";
-  XXH3_state_t* st = XXH3_createState();
-  XXH3_64bits_reset(st);
-  XXH3_64bits_update(st, &model_fingerprint, sizeof model_fingerprint);
-  XXH3_64bits_update(st, kTag, sizeof kTag);
-  XXH3_64bits_update(st, prefix.data(), prefix.size() * sizeof(TokenId));
-  const uint64_t h = XXH3_64bits_digest(st);
-  XXH3_freeState(st);
-  return h;
+  return hash_after(model_fingerprint, kTag, sizeof kTag, prefix.data(), prefix.size() * sizeof(TokenId));
 }
 
 void write_chunk_cache(const std::string& path, uint64_t model_fingerprint, const CacheGeometry& g, DType kv_type,
