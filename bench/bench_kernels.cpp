@@ -63,9 +63,13 @@ void BM_Matvec(benchmark::State& state, kvlink::DType type) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(w.size()));
 }
 
-// The integer products of a whole weight (all rows in one call, one thread) with n_x columns.
+// The int16 products of a whole weight with n_x columns of separate sequences, one thread: the row
+// kernel (gemm 0: dot_integer_tile over all rows, the columns quantised beforehand) or MUL_MAT (gemm
+// 1: quantising in each run, and the int16 kernel of integer_gemm.h from kMinColumns columns where
+// the CPU has it). Bytes of weight per second.
 void BM_IntegerTile(benchmark::State& state, kvlink::DType type) {
   const int64_t rows = state.range(0), cols = state.range(1), n_x = state.range(2);
+  const bool gemm = state.range(3) != 0;
   const auto [w, rb, x] = random_operands(type, rows, cols, n_x);
   const int64_t n_blocks = cols / kvlink::kQK;
   std::vector<kvlink::BlockQ16A> q(static_cast<size_t>(n_blocks * n_x));
@@ -74,16 +78,20 @@ void BM_IntegerTile(benchmark::State& state, kvlink::DType type) {
     kvlink::quantize_activations(x.data() + c * cols, cols, q.data() + c * n_blocks);
     xs[static_cast<size_t>(c)] = q.data() + c * n_blocks;
   }
-  std::vector<float> d(static_cast<size_t>(kvlink::column_scales_size(n_x, n_blocks))), s(d.size());
-  kvlink::column_scales(xs.data(), n_x, n_blocks, d.data(), s.data());
-  kvlink::ColumnScales scales{d.data(), s.data(), kvlink::column_scales_stride(n_x)};
-  std::vector<int32_t> pairs(static_cast<size_t>(kvlink::column_pairs_size(n_x, n_blocks)));
-  kvlink::column_pairs(xs.data(), n_x, n_blocks, pairs.data());
-  scales.pairs = pairs.data();
+  kvlink::Graph g;
+  kvlink::Tensor* xt = g.input(kvlink::DType::F32, {cols, n_x}, "x");
+  std::copy(x.begin(), x.end(), static_cast<float*>(xt->data));
+  g.mark_output(kvlink::mul_mat(g, g.leaf(type, {cols, rows}, w.data(), "w"), xt, kvlink::Products::INT16,
+                                kvlink::Columns::SEQUENCES));
+  kvlink::Arena arena;
   std::vector<float> y(static_cast<size_t>(rows * n_x));
   for (auto _ : state) {
-    kvlink::dot_integer_tile(type, w.data(), rb, rows, xs.data(), scales, n_x, cols, y.data(), rows);
-    benchmark::DoNotOptimize(y.data());
+    if (gemm) {
+      kvlink::execute(g, arena, kvlink::ExecOptions{1});
+    } else {
+      kvlink::dot_integer_tile(type, w.data(), rb, rows, xs.data(), n_x, cols, y.data(), rows);
+      benchmark::DoNotOptimize(y.data());
+    }
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(w.size()));
 }
@@ -184,10 +192,13 @@ void BM_DecodeAttention(benchmark::State& state) {
 }
 
 // rows x cols x columns: FFN gate/up (1536x576), FFN down (576x1536), output (49152x576), and a weight
-// larger than the last-level cache (196608x576, the whole model's size in Q4_1); 1, 4, 16 and 32 columns.
+// larger than the last-level cache (196608x576, the whole model's size in Q4_1); 1-32 columns; row
+// kernel or MUL_MAT.
 void IntegerShapes(benchmark::internal::Benchmark* b) {
-  for (int64_t n_x : {1, 4, 16, 32}) {
-    for (auto [rows, cols] : {std::pair{1536, 576}, {576, 1536}, {49152, 576}, {196608, 576}}) b->Args({rows, cols, n_x});
+  for (int64_t n_x : {1, 2, 3, 4, 6, 8, 16, 32}) {
+    for (auto [rows, cols] : {std::pair{1536, 576}, {576, 1536}, {49152, 576}, {196608, 576}}) {
+      for (int64_t gemm : {0, 1}) b->Args({rows, cols, n_x, gemm});
+    }
   }
   b->UseRealTime();
 }

@@ -8,7 +8,6 @@
 
 #include "tensor/error.h"
 #include "tensor/f16.h"
-#include "tensor/integer_lanes.h"
 #include "tensor/simd.h"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -101,23 +100,18 @@ inline __m256 block_products(const Weights8& w, Activations8 a) {
   return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
 }
 
-template <DType kType>
-inline __m256 block_products(const Weights16& w, const Activations16& a) {
-  return _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_madd_epi16(w.lo, a.q0), _mm256_madd_epi16(w.hi, a.q1)));
-}
-
-// One weight row by C columns from column c0 on; out[(c0 + c) * out_stride]. Per block and column:
+// The int8 products (BlockQ8A columns). One weight row by C columns from column c0 on;
+// out[(c0 + c) * out_stride]. Per block and column:
 // acc += (dw dx) * products, offset = fma(mw, sx, offset). For C > 1 the columns' block scales lie
 // side by side (ColumnScales), so one vector multiply gives 8 columns' dw dx and one FMA their
 // offsets, lane by lane; C = 1 does the same operations in scalars. Every column thus gets the same
 // operations in the same order whatever the group's size: its result does not depend on the columns
 // beside it (batched decoding equals decoding alone). A group of the last `valid` < C columns repeats
 // its last column in the spare lanes (their scales, padded, are 0) and writes only the valid ones.
-template <DType kType, int C, class Block>
-void dot_group(const uint8_t* row, const Block* const* x, const ColumnScales& cs, int64_t c0, int64_t n_blocks, float* out,
-               int64_t out_stride, int valid = C) {
-  using Weights = std::conditional_t<std::is_same_v<Block, BlockQ8A>, Weights8, Weights16>;
-  const Block* xs[C];
+template <DType kType, int C>
+void dot_group(const uint8_t* row, const BlockQ8A* const* x, const ColumnScales& cs, int64_t c0, int64_t n_blocks,
+               float* out, int64_t out_stride, int valid = C) {
+  const BlockQ8A* xs[C];
   for (int c = 0; c < C; ++c) xs[c] = x[c0 + std::min(c, valid - 1)];
   __m256 acc[C];
   __m256 offset = _mm256_setzero_ps();
@@ -126,11 +120,9 @@ void dot_group(const uint8_t* row, const Block* const* x, const ColumnScales& cs
   for (int64_t k = 0; k < n_blocks; ++k) {
     const uint8_t* b = row + k * kBlockBytes<kType>;
     const BlockScales s = block_scales(kType, b);
-    Weights w;
-    if constexpr (std::is_same_v<Block, BlockQ8A>) w = load_weights8<kType>(b + kBlockValues<kType>);
-    else w = load_weights16<kType>(b + kBlockValues<kType>);
+    const Weights8 w = load_weights8<kType>(b + kBlockValues<kType>);
     if constexpr (C == 1) {
-      const Block& a = xs[0][k];
+      const BlockQ8A& a = xs[0][k];
       acc[0] = _mm256_fmadd_ps(_mm256_set1_ps(s.d * a.d), block_products<kType>(w, load_activations(a)), acc[0]);
       if constexpr (kType != DType::Q8_0) offset1 = std::fma(s.m, a.s, offset1);
     } else {
@@ -155,8 +147,8 @@ void dot_group(const uint8_t* row, const Block* const* x, const ColumnScales& cs
   }
 }
 
-template <int C, class Block>
-void dot_group_of(DType type, const uint8_t* row, const Block* const* x, const ColumnScales& cs, int64_t c0,
+template <int C>
+void dot_group_of(DType type, const uint8_t* row, const BlockQ8A* const* x, const ColumnScales& cs, int64_t c0,
                   int64_t n_blocks, float* out, int64_t out_stride, int valid = C) {
   switch (type) {
     case DType::Q4_0: return dot_group<DType::Q4_0, C>(row, x, cs, c0, n_blocks, out, out_stride, valid);
@@ -165,28 +157,116 @@ void dot_group_of(DType type, const uint8_t* row, const Block* const* x, const C
   }
 }
 
-// n_rows rows by n_x columns, each row in groups of 8 columns; the 2..7 left over in one group of 4
-// or 8 with spare lanes, a single column alone (a lone sequence's decoding). Measured: groups of 8
-// make batched decoding of 16 sequences 1.16x faster than groups of 4; two rows at a time, no
-// faster; the left-over columns one by one were 7 % of an evaluation's time. With AVX-512 VNNI, the
-// int16 columns in groups of 16 go to the lane kernel first (tensor/integer_lanes.h), which does
-// dot_group's arithmetic with the columns in the vector lanes, and the rest come here.
+// The int16 products (BlockQ16A columns), defined by ref::dot_int16: per block one exact int32 sum
+// of the 32 products, turned into a float, f = fma(float(sum), dw dx, f), then, for Q4,
+// f = fma(mw, sx, f). Every kernel (these, and tensor/integer_gemm.h's for many columns) does these
+// float operations in this order, so a number does not depend on the kernel that computed it.
+
+// One row's block times one column's: the 8 partial int32 sums of 4 products each.
+template <DType kType>
+inline __m256i block_partials16(const uint8_t* block, const Activations16& a) {
+  const Weights16 w = load_weights16<kType>(block + kBlockValues<kType>);
+  return _mm256_add_epi32(_mm256_madd_epi16(w.lo, a.q0), _mm256_madd_epi16(w.hi, a.q1));
+}
+
+// Lane i of the result: the sum of v[i]'s 8 lanes (integers: exact in any order).
+inline __m256i sum_lanes8(const __m256i v[8]) {
+  const __m256i h01 = _mm256_hadd_epi32(v[0], v[1]), h23 = _mm256_hadd_epi32(v[2], v[3]);
+  const __m256i h45 = _mm256_hadd_epi32(v[4], v[5]), h67 = _mm256_hadd_epi32(v[6], v[7]);
+  const __m256i h03 = _mm256_hadd_epi32(h01, h23), h47 = _mm256_hadd_epi32(h45, h67);  // halves: rows 0-3, 4-7
+  return _mm256_add_epi32(_mm256_permute2x128_si256(h03, h47, 0x20), _mm256_permute2x128_si256(h03, h47, 0x31));
+}
+
+inline int32_t sum_lanes1(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
+// Eight weight rows (`stride` bytes apart) by one column, the rows in the lanes: out[0..7]. Eight
+// rows' blocks at once are eight streams the hardware prefetcher follows poorly (a weight read from
+// memory went at 0.6x the one-row kernel's speed), so each block's step also prefetches its share of
+// the next eight rows (`next`).
+template <DType kType>
+void rows8_int16(const uint8_t* rows, size_t stride, const BlockQ16A* x, int64_t n_blocks, const uint8_t* next,
+                 float* out) {
+  const int64_t lines = static_cast<int64_t>(8 * stride + 63) / 64;
+  const int64_t lines_per_block = (lines + n_blocks - 1) / n_blocks;
+  __m256 f = _mm256_setzero_ps();
+  for (int64_t k = 0; k < n_blocks; ++k) {
+    for (int64_t l = k * lines_per_block; l < std::min(lines, (k + 1) * lines_per_block); ++l)
+      _mm_prefetch(reinterpret_cast<const char*>(next + 64 * l), _MM_HINT_T0);
+    const Activations16 a = load_activations(x[k]);
+    __m256i v[8];
+    alignas(32) float dw[8], mw[8];
+    for (int i = 0; i < 8; ++i) {
+      const uint8_t* b = rows + static_cast<size_t>(i) * stride + k * kBlockBytes<kType>;
+      const BlockScales s = block_scales(kType, b);
+      dw[i] = s.d;
+      mw[i] = s.m;
+      v[i] = block_partials16<kType>(b, a);
+    }
+    const __m256 scale = _mm256_mul_ps(_mm256_load_ps(dw), _mm256_set1_ps(x[k].d));
+    f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum_lanes8(v)), scale, f);
+    if constexpr (kType != DType::Q8_0) f = _mm256_fmadd_ps(_mm256_load_ps(mw), _mm256_set1_ps(x[k].s), f);
+  }
+  _mm256_storeu_ps(out, f);
+}
+
+// One weight row by one column: the same operations in scalars.
+template <DType kType>
+float row1_int16(const uint8_t* row, const BlockQ16A* x, int64_t n_blocks) {
+  float f = 0.0f;
+  for (int64_t k = 0; k < n_blocks; ++k) {
+    const uint8_t* b = row + k * kBlockBytes<kType>;
+    const BlockScales s = block_scales(kType, b);
+    const int32_t sum = sum_lanes1(block_partials16<kType>(b, load_activations(x[k])));
+    f = std::fma(static_cast<float>(sum), s.d * x[k].d, f);
+    if constexpr (kType != DType::Q8_0) f = std::fma(s.m, x[k].s, f);
+  }
+  return f;
+}
+
+// Rows in groups of 8 (their blocks stay in L1 while every column takes them), the rest one by one.
+template <DType kType>
+void tile_int16(const uint8_t* rows, size_t stride, int64_t n_rows, const BlockQ16A* const* x, int64_t n_x,
+                int64_t n_blocks, float* out, int64_t out_stride) {
+  int64_t r = 0;
+  for (; r + 8 <= n_rows; r += 8) {
+    const uint8_t* group = rows + r * stride;
+    for (int64_t c = 0; c < n_x; ++c)
+      rows8_int16<kType>(group, stride, x[c], n_blocks, group + 8 * stride, out + c * out_stride + r);
+  }
+  for (; r < n_rows; ++r) {
+    for (int64_t c = 0; c < n_x; ++c) out[c * out_stride + r] = row1_int16<kType>(rows + r * stride, x[c], n_blocks);
+  }
+}
+
+// n_rows rows by n_x columns. int16: tile_int16. int8: each row in groups of 8 columns; the 2..7
+// left over in one group of 4 or 8 with spare lanes, a single column alone (a lone sequence's
+// decoding). Measured: groups of 8 make batched decoding of 16 sequences 1.16x faster than groups of
+// 4; two rows at a time, no faster; the left-over columns one by one were 7 % of an evaluation's time.
 template <class Block>
 void dot_tile_avx2(DType type, const void* rows, size_t stride, int64_t n_rows, const Block* const* x,
                    const ColumnScales& cs, int64_t n_x, int64_t n, float* out, int64_t out_stride) {
-  int64_t first = 0;  // the columns before it: the lane kernel's
+  const auto* base = static_cast<const uint8_t*>(rows);
   if constexpr (std::is_same_v<Block, BlockQ16A>) {
-    first = lanes::lane_columns(n_x);
-    if (first > 0) lanes::dot_tile16(type, rows, stride, n_rows, cs, first, n / kQK, out, out_stride);
-  }
-  const int64_t whole = first + (n_x - first) / 8 * 8;
-  const int rest = static_cast<int>(n_x - whole);
-  for (int64_t r = 0; r < n_rows; ++r) {
-    const uint8_t* row = static_cast<const uint8_t*>(rows) + r * stride;
-    for (int64_t c = first; c < whole; c += 8) dot_group_of<8>(type, row, x, cs, c, n / kQK, out + r, out_stride);
-    if (rest > 4) dot_group_of<8>(type, row, x, cs, whole, n / kQK, out + r, out_stride, rest);
-    else if (rest > 1) dot_group_of<4>(type, row, x, cs, whole, n / kQK, out + r, out_stride, rest);
-    else if (rest == 1) dot_group_of<1>(type, row, x, cs, whole, n / kQK, out + r, out_stride);
+    switch (type) {
+      case DType::Q4_0: return tile_int16<DType::Q4_0>(base, stride, n_rows, x, n_x, n / kQK, out, out_stride);
+      case DType::Q4_1: return tile_int16<DType::Q4_1>(base, stride, n_rows, x, n_x, n / kQK, out, out_stride);
+      default: return tile_int16<DType::Q8_0>(base, stride, n_rows, x, n_x, n / kQK, out, out_stride);
+    }
+  } else {
+    const int64_t whole = n_x / 8 * 8;
+    const int rest = static_cast<int>(n_x - whole);
+    for (int64_t r = 0; r < n_rows; ++r) {
+      const uint8_t* row = base + r * stride;
+      for (int64_t c = 0; c < whole; c += 8) dot_group_of<8>(type, row, x, cs, c, n / kQK, out + r, out_stride);
+      if (rest > 4) dot_group_of<8>(type, row, x, cs, whole, n / kQK, out + r, out_stride, rest);
+      else if (rest > 1) dot_group_of<4>(type, row, x, cs, whole, n / kQK, out + r, out_stride, rest);
+      else if (rest == 1) dot_group_of<1>(type, row, x, cs, whole, n / kQK, out + r, out_stride);
+    }
   }
 }
 
@@ -258,7 +338,10 @@ void dot_any(DType type, const void* rows, size_t stride, int64_t n_rows, const 
   (void)cs;
   for (int64_t r = 0; r < n_rows; ++r) {
     const void* row = static_cast<const uint8_t*>(rows) + r * stride;
-    for (int64_t c = 0; c < n_x; ++c) out[c * out_stride + r] = static_cast<float>(ref::dot_integer(type, row, x[c], n));
+    for (int64_t c = 0; c < n_x; ++c) {
+      if constexpr (std::is_same_v<Block, BlockQ16A>) out[c * out_stride + r] = ref::dot_int16(type, row, x[c], n);
+      else out[c * out_stride + r] = static_cast<float>(ref::dot_integer(type, row, x[c], n));
+    }
   }
 #endif
 }
@@ -305,6 +388,22 @@ double ref_dot(DType type, const void* row, const Block* x, int64_t n) {
   return total;
 }
 
+// ref::dot_int16, operation by operation as the kernels do them.
+float ref_dot_int16(DType type, const void* row, const BlockQ16A* x, int64_t n) {
+  check_integer_row(type, n);
+  const size_t bb = type_traits(type).block_bytes;
+  float f = 0.0f;
+  for (int64_t k = 0; k < n / kQK; ++k) {
+    const uint8_t* b = static_cast<const uint8_t*>(row) + k * bb;
+    const BlockScales w = block_scales(type, b);
+    int32_t sum = 0;  // |sum| <= 32 * 128 * 32767 < 2^31
+    for (int i = 0; i < kQK; ++i) sum += weight_q(type, b, i) * x[k].qs[i];
+    f = std::fma(static_cast<float>(sum), w.d * x[k].d, f);
+    if (type != DType::Q8_0) f = std::fma(w.m, x[k].s, f);
+  }
+  return f;
+}
+
 }  // namespace
 
 const char* products_name(Products p) {
@@ -315,6 +414,8 @@ const char* products_name(Products p) {
   }
   return "?";
 }
+
+const char* products_arithmetic(Products p) { return p == Products::INT16 ? "int16-2" : products_name(p); }
 
 Products parse_products(const std::string& name) {
   for (Products p : {Products::F32, Products::INT16, Products::INT8}) {
@@ -330,8 +431,7 @@ void quantize_activations(const float* x, int64_t n, BlockQ16A* out) { quantize_
 
 namespace {
 
-template <class Block>
-void scales_of(const Block* const* x, int64_t n_x, int64_t n_blocks, float* d, float* s) {
+void scales_of(const BlockQ8A* const* x, int64_t n_x, int64_t n_blocks, float* d, float* s) {
   const int64_t stride = column_scales_stride(n_x);
   for (int64_t k = 0; k < n_blocks; ++k) {
     for (int64_t c = 0; c < stride; ++c) {
@@ -341,53 +441,32 @@ void scales_of(const Block* const* x, int64_t n_x, int64_t n_blocks, float* d, f
   }
 }
 
-void pairs_of(const BlockQ16A* const* x, int64_t n_x, int64_t n_blocks, int32_t* pairs) {
-  const int64_t stride = column_scales_stride(n_x);
-  for (int64_t k = 0; k < n_blocks; ++k) {
-    for (int64_t p = 0; p < kQK / 2; ++p) {
-      int32_t* line = pairs + (k * kQK / 2 + p) * stride;
-      for (int64_t c = 0; c < stride; ++c) line[c] = c < n_x ? int16_pair(x[c][k].qs[2 * p], x[c][k].qs[2 * p + 1]) : 0;
-    }
-  }
-}
-
-// The columns' scales (and int16 pairs) for one call (the products prepare them once for every row).
-template <class Block>
-void dot_columns_alone(DType type, const void* row, const Block* const* x, int64_t n_x, int64_t n, float* out) {
+// The columns' scales for one call (the products prepare them once for every row).
+void dot_columns_alone(DType type, const void* row, const BlockQ8A* const* x, int64_t n_x, int64_t n, float* out) {
   check_integer_row(type, n);
   const int64_t n_blocks = n / kQK, size = column_scales_size(n_x, n_blocks);
   std::vector<float> d(static_cast<size_t>(size)), s(static_cast<size_t>(size));
   scales_of(x, n_x, n_blocks, d.data(), s.data());
-  ColumnScales cs{d.data(), s.data(), column_scales_stride(n_x)};
-  std::vector<int32_t> pairs;
-  if constexpr (std::is_same_v<Block, BlockQ16A>) {  // (also where the lane kernel takes none, as a check of the layout)
-    pairs.resize(static_cast<size_t>(column_pairs_size(n_x, n_blocks)));
-    pairs_of(x, n_x, n_blocks, pairs.data());
-    cs.pairs = pairs.data();
-  }
-  dot_any(type, row, 0, 1, x, cs, n_x, n, out, 1);
+  dot_any(type, row, 0, 1, x, ColumnScales{d.data(), s.data(), column_scales_stride(n_x)}, n_x, n, out, 1);
 }
 
 }  // namespace
 
 void column_scales(const BlockQ8A* const* x, int64_t n_x, int64_t n_blocks, float* d, float* s) { scales_of(x, n_x, n_blocks, d, s); }
-void column_scales(const BlockQ16A* const* x, int64_t n_x, int64_t n_blocks, float* d, float* s) { scales_of(x, n_x, n_blocks, d, s); }
-void column_pairs(const BlockQ16A* const* x, int64_t n_x, int64_t n_blocks, int32_t* pairs) { pairs_of(x, n_x, n_blocks, pairs); }
-bool takes_column_pairs(int64_t n_x) { return lanes::lane_columns(n_x) > 0; }
 
 void dot_integer_columns(DType type, const void* row, const BlockQ8A* const* x, int64_t n_x, int64_t n, float* out) {
   dot_columns_alone(type, row, x, n_x, n, out);
 }
 void dot_integer_columns(DType type, const void* row, const BlockQ16A* const* x, int64_t n_x, int64_t n, float* out) {
-  dot_columns_alone(type, row, x, n_x, n, out);
+  dot_any(type, row, 0, 1, x, ColumnScales{}, n_x, n, out, 1);
 }
 void dot_integer_tile(DType type, const void* rows, size_t stride, int64_t n_rows, const BlockQ8A* const* x,
                       const ColumnScales& scales, int64_t n_x, int64_t n, float* out, int64_t out_stride) {
   dot_any(type, rows, stride, n_rows, x, scales, n_x, n, out, out_stride);
 }
-void dot_integer_tile(DType type, const void* rows, size_t stride, int64_t n_rows, const BlockQ16A* const* x,
-                      const ColumnScales& scales, int64_t n_x, int64_t n, float* out, int64_t out_stride) {
-  dot_any(type, rows, stride, n_rows, x, scales, n_x, n, out, out_stride);
+void dot_integer_tile(DType type, const void* rows, size_t stride, int64_t n_rows, const BlockQ16A* const* x, int64_t n_x,
+                      int64_t n, float* out, int64_t out_stride) {
+  dot_any(type, rows, stride, n_rows, x, ColumnScales{}, n_x, n, out, out_stride);
 }
 
 namespace ref {
@@ -395,6 +474,7 @@ void quantize_activations(const float* x, int64_t n, BlockQ8A* out) { ref_quanti
 void quantize_activations(const float* x, int64_t n, BlockQ16A* out) { ref_quantize(x, n, out); }
 double dot_integer(DType type, const void* row, const BlockQ8A* x, int64_t n) { return ref_dot(type, row, x, n); }
 double dot_integer(DType type, const void* row, const BlockQ16A* x, int64_t n) { return ref_dot(type, row, x, n); }
+float dot_int16(DType type, const void* row, const BlockQ16A* x, int64_t n) { return ref_dot_int16(type, row, x, n); }
 }  // namespace ref
 
 }  // namespace kvlink

@@ -2,9 +2,11 @@
 // once per block of 32 (BlockQ16A or BlockQ8A), and each Q4_0, Q4_1 or Q8_0 weight block is
 // multiplied with them in integers (AVX2 madd / maddubs), one float multiply-add per block.
 //  - INT16: activations rounded to 16 bits per block (relative error at most 1/65534 of the block's
-//    largest value); the weights' 4- or 8-bit values widened to 16 bits and multiplied with pmaddwd
-//    (12 or more columns with AVX-512 VNNI: in the vector lanes, tensor/integer_lanes.h). About as
-//    exact as F32 activations and faster than them.
+//    largest value); the weights' 4- or 8-bit values widened to 16 bits and multiplied with pmaddwd,
+//    each block's 32 products summed exactly in int32 before the one float multiply-add
+//    (ref::dot_int16 says which float operations, in which order). Here eight weight rows at a time
+//    in the lanes of a vector; with AVX-512 VNNI and more columns, tensor/integer_gemm.h, whose
+//    numbers are the same. About as exact as F32 activations and faster than them.
 //  - INT8: activations rounded to 8 bits (1/254 of the block's largest value), u8 x s8 maddubs, as
 //    llama.cpp does for these types. Fastest, but this rounding changes the default model's answers
 //    (docs/PRODUCTS.md).
@@ -30,6 +32,9 @@ inline constexpr Products kDefaultProducts = Products::INT16;
 // "f32", "int16", "int8"; parse_products throws kvlink::Error on anything else.
 const char* products_name(Products p);
 Products parse_products(const std::string& name);
+// The products' name and the revision of their arithmetic, for what identifies numbers made with
+// them (cache keys): "int16-2" since int16 sums each block exactly in every kernel (2026-12-07).
+const char* products_arithmetic(Products p);
 
 // 32 activations: x ~ d * q with |q| <= 127 (BlockQ8A) or 32767 (BlockQ16A) and d = max |x| / that
 // bound; s = d * sum(q), the block's sum, for the offset of Q4_1 (m) and Q4_0 (-8 d) weights.
@@ -57,39 +62,29 @@ void quantize_activations(const float* x, int64_t n, BlockQ16A* out);
 void dot_integer_columns(DType type, const void* row, const BlockQ8A* const* x, int64_t n_x, int64_t n, float* out);
 void dot_integer_columns(DType type, const void* row, const BlockQ16A* const* x, int64_t n_x, int64_t n, float* out);
 
-// The columns' block scales side by side, so that a kernel takes 8 or 16 columns' d (or s) in one
+// The int8 columns' block scales side by side, so that a kernel takes 8 columns' d (or s) in one
 // load: d[k * stride + c] = x[c][k].d, s likewise, stride = n_x rounded up to 16, zeros after n_x.
-// For BlockQ16A columns the tile kernel also takes their values interleaved by pairs (`pairs`,
-// column_pairs), which it needs where takes_column_pairs(n_x).
 struct ColumnScales {
-  const float* d;
-  const float* s;
-  int64_t stride;
-  const int32_t* pairs = nullptr;
+  const float* d = nullptr;
+  const float* s = nullptr;
+  int64_t stride = 0;
 };
 inline int64_t column_scales_stride(int64_t n_x) { return (n_x + 15) / 16 * 16; }
 inline int64_t column_scales_size(int64_t n_x, int64_t n_blocks) { return n_blocks * column_scales_stride(n_x); }
 void column_scales(const BlockQ8A* const* x, int64_t n_x, int64_t n_blocks, float* d, float* s);
-void column_scales(const BlockQ16A* const* x, int64_t n_x, int64_t n_blocks, float* d, float* s);
-// pairs[(k * 16 + p) * stride + c]: column c's values 2p (low half) and 2p + 1 (high half) of block
-// k, zeros after n_x: column_pairs_size int32s.
-inline int64_t column_pairs_size(int64_t n_x, int64_t n_blocks) { return n_blocks * 16 * column_scales_stride(n_x); }
 // Two int16 values as the int32 that vpmaddwd and vpdpwssd take them in: lo in the low half.
 inline int32_t int16_pair(int16_t lo, int16_t hi) {
   return static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint16_t>(lo)) |
                               static_cast<uint32_t>(static_cast<uint16_t>(hi)) << 16);
 }
-void column_pairs(const BlockQ16A* const* x, int64_t n_x, int64_t n_blocks, int32_t* pairs);
-// Whether the tile kernel reads the pairs of n_x columns on this CPU (AVX-512 VNNI, 12 or more).
-bool takes_column_pairs(int64_t n_x);
 
-// dot_integer_columns for n_rows rows, `stride` bytes apart, with the columns' scales prepared once:
+// dot_integer_columns for n_rows rows, `stride` bytes apart, the int8 columns' scales prepared once:
 // out[c * out_stride + r] = dot(row r, x[c]) (the layout of a product's output, y[t * N + r]), each
 // number the one dot_integer_columns gives for its row and column alone.
 void dot_integer_tile(DType type, const void* rows, size_t stride, int64_t n_rows, const BlockQ8A* const* x,
                       const ColumnScales& scales, int64_t n_x, int64_t n, float* out, int64_t out_stride);
-void dot_integer_tile(DType type, const void* rows, size_t stride, int64_t n_rows, const BlockQ16A* const* x,
-                      const ColumnScales& scales, int64_t n_x, int64_t n, float* out, int64_t out_stride);
+void dot_integer_tile(DType type, const void* rows, size_t stride, int64_t n_rows, const BlockQ16A* const* x, int64_t n_x,
+                      int64_t n, float* out, int64_t out_stride);
 
 namespace ref {
 void quantize_activations(const float* x, int64_t n, BlockQ8A* out);
@@ -97,6 +92,10 @@ void quantize_activations(const float* x, int64_t n, BlockQ16A* out);
 // The scalar definition: sum over blocks of dw dx sum(qw qx) + mw sx (Q4_0: mw = -8 dw; Q8_0: no mw).
 double dot_integer(DType type, const void* row, const BlockQ8A* x, int64_t n);
 double dot_integer(DType type, const void* row, const BlockQ16A* x, int64_t n);
+// What every int16 kernel computes, bit for bit: f = 0; per block k, with the exact int32 sum
+// S = sum(qw qx), f = fma(float(S), dw dx, f) (dw dx a float product), then, unless Q8_0,
+// f = fma(mw, sx, f).
+float dot_int16(DType type, const void* row, const BlockQ16A* x, int64_t n);
 }  // namespace ref
 
 }  // namespace kvlink

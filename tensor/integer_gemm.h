@@ -1,16 +1,18 @@
-// The INT16 products (`--products int16`) of a quantised weight with a prefill's many tokens (one
-// sequence's, more than the row kernel's 8), where the CPU has AVX-512 VNNI: the tokens' activations
-// are quantised once per product to int16 blocks (BlockQ16A's rounding, tensor/integer_dot.h) and
-// laid out 16 tokens to a vector, each block's 16 int16 pairs of the 16 tokens side by side; per
-// weight block, each pair of R weight rows is broadcast and multiplied with the same pair of G groups
-// of 16 tokens (vpdpwssd), R x G exact int32 sums per block, each turned into a float and scaled by
-// the row's and the tokens' block scales in one FMA, the block offset in one more.
+// The INT16 products (`--products int16`) of a quantised weight with many activation columns (a
+// prefill's tokens or batched decoding's sequences), where the CPU has AVX-512 VNNI: the columns'
+// activations are quantised once per product to int16 blocks (BlockQ16A's rounding,
+// tensor/integer_dot.h) and laid out 16 columns to a vector, each block's 16 int16 pairs of the 16
+// columns side by side; per weight block, each pair of R weight rows is broadcast and multiplied
+// with the same pair of G groups of 16 columns (vpdpwssd), R x G exact int32 sums per block, each
+// turned into a float and scaled by the row's and the column's block scales in one FMA, the block
+// offset in one more.
 //
 // Twice the multiply-adds per instruction of F32 FMAs, and the weights stay in their 4-bit blocks
-// (no dequantised copy). A token's numbers do not depend on the other tokens of the product or on
-// the thread count; they are not bit-identical to the row kernel's (which keeps 8 partial sums per
-// block for batched decoding's sake): each block's integer sum is one exact sum here.
-// Without AVX-512 VNNI, or for other weight types, prefill stays on F32 products (tensor/matmul.cpp).
+// (no dequantised copy). These are ref::dot_int16's operations, so a column's numbers are bit for
+// bit those of the row kernel (integer_dot.h) for that column alone: batched decoding equals
+// decoding alone, and they depend neither on the other columns nor on the thread count.
+// Without AVX-512 VNNI the row kernel takes up to 64 sequences and 8 tokens, and longer prefills
+// stay on F32 products (tensor/matmul.cpp).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -26,6 +28,10 @@ namespace integer_gemm {
 
 // Whether this CPU has the kernel and `type` is one it takes (Q4_0, Q4_1, Q8_0).
 bool takes(DType type);
+// MUL_MAT takes this kernel from this many columns on (fewer: the row kernel, 8 rows at a time).
+// Measured (bench-kernels IntegerTile, Q4_1 1536 x 576, one thread): the row kernel 139, 210, 279 us
+// for 4, 6 and 8 columns, this kernel 172-175 us for any count up to 16 (one padded group).
+inline constexpr int64_t kMinColumns = 5;
 
 // The tokens' activations quantised and laid out: for group g of 16 tokens and block k,
 // pairs[((g * n_blocks + k) * 16 + p) * 16 + lane] holds values 2p (low half) and 2p + 1 (high) of

@@ -1,9 +1,6 @@
-// The rule both lane kernels (tensor/integer_lanes.h for int16 products, tensor/float_lanes.h for
-// F32 ones) use for how many of a product's columns they take, 16 in the lanes of one AVX-512
-// vector. Their accumulators' final sum and the walk over a tile stay written out in each kernel:
-// shared as an inline function taking the accumulators by pointer, and as a loop calling the kernel
-// through a lambda, each made the kernels 1.2-1.6x slower (interleaved runs; GCC 12 kept the
-// accumulators in memory).
+// The columns in the lanes of one AVX-512 vector: 16 of them (the int16 kernel of
+// tensor/integer_gemm.h, the F32 lane kernel of tensor/float_lanes.h), and the rule the F32 lane
+// kernel uses for how many of a product's columns it takes.
 #pragma once
 #include <cstdint>
 

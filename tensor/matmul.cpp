@@ -6,16 +6,16 @@
 // where the CPU has AVX-512F: tensor/float_lanes.h). With Products::INT16 or INT8 (the node's
 // iparams[0]) and a Q4_0, Q4_1 or Q8_0 weight, these products quantise the columns to 16- or 8-bit
 // blocks once and multiply in integers (tensor/integer_dot.h); a column's arithmetic still does not
-// depend on how many columns there are. More tokens of one sequence (a prefill) with INT16 products
-// and such a weight, where the CPU has AVX-512 VNNI: the int16 prefill kernel (tensor/integer_gemm.h).
-// Otherwise (F32 products, other weight types or CPUs, over 64 sequences): the product is cut into
+// depend on how many columns there are. INT16 products of integer_gemm::kMinColumns or more columns
+// (sequences or tokens, any number) where the CPU has AVX-512 VNNI: the int16 kernel of
+// tensor/integer_gemm.h, whose numbers are the row kernel's.
+// Otherwise (F32 or INT8 products, other weight types or CPUs, over 64 sequences): the product is cut into
 // tiles of (weight rows x tokens); each task dequantises its weight rows into a per-thread slab and
 // multiplies them with its tokens: in registers (tensor/small_gemm.h) for 9-40 tokens of one
 // sequence (9-128 with AVX-512; a reuse mode's question), else with a single-threaded OpenBLAS sgemm.
 // All parallelism is the thread pool's: letting OpenBLAS start its own threads next to ours
 // oversubscribes the cores (measured: 2 threads ran at half the speed of 1).
 #include <algorithm>
-#include <type_traits>
 
 #include "tensor/blas.h"
 #include "tensor/float_lanes.h"
@@ -69,19 +69,38 @@ void mul_mat_rows(const Tensor* w, const float* x, int64_t T, float* y, Arena& a
   });
 }
 
-// The columns quantised to integer blocks first (Block: BlockQ16A or BlockQ8A), with their scales
-// side by side (ColumnScales) and, for BlockQ16A, their values interleaved by pairs, in the arena's
-// scratch, for a weight type with integer kernels.
-template <class Block>
-void mul_mat_integer(const Tensor* w, const float* x, int64_t T, float* y, Arena& arena, int n_threads) {
+// Rows per task of the int16 row kernel: matvec_grain's, rounded up to its 8 rows at a time.
+int64_t int16_grain(int64_t N, int n_threads) {
+  const int64_t g = matvec_grain(N, n_threads);
+  return g >= N ? N : (g + 7) / 8 * 8;
+}
+
+// The int16 products of T columns: each quantised to BlockQ16A once, in the arena's scratch, then
+// the row kernel (tensor/integer_dot.h).
+void mul_mat_int16(const Tensor* w, const float* x, int64_t T, float* y, Arena& arena, int n_threads) {
   const int64_t K = w->ne[0], N = w->ne[1], n_blocks = K / kQK;
-  static_assert(sizeof(Block) % sizeof(float) == 0, "scratch is counted in floats");
-  const auto block_floats = static_cast<size_t>(T * n_blocks) * sizeof(Block) / sizeof(float);
+  static_assert(sizeof(BlockQ16A) % sizeof(float) == 0, "scratch is counted in floats");
+  auto* q = reinterpret_cast<BlockQ16A*>(arena.work(static_cast<size_t>(T * n_blocks) * sizeof(BlockQ16A) / sizeof(float)));
+  const BlockQ16A* xs[kMaxRowColumns];
+  for (int64_t t = 0; t < T; ++t) {
+    quantize_activations(x + t * K, K, q + t * n_blocks);
+    xs[t] = q + t * n_blocks;
+  }
+  parallel_for(n_threads, N, int16_grain(N, n_threads), [&](int64_t r0, int64_t r1, int) {
+    dot_integer_tile(w->type, weight_row(w, r0), w->nb[1], r1 - r0, xs, T, K, y + r0, N);
+  });
+}
+
+// The int8 products of T columns: each quantised to BlockQ8A once, with their block scales side by
+// side (ColumnScales), in the arena's scratch, then the row kernel.
+void mul_mat_int8(const Tensor* w, const float* x, int64_t T, float* y, Arena& arena, int n_threads) {
+  const int64_t K = w->ne[0], N = w->ne[1], n_blocks = K / kQK;
+  static_assert(sizeof(BlockQ8A) % sizeof(float) == 0, "scratch is counted in floats");
+  const auto block_floats = static_cast<size_t>(T * n_blocks) * sizeof(BlockQ8A) / sizeof(float);
   const auto scale_floats = static_cast<size_t>(column_scales_size(T, n_blocks));
-  const auto pair_words = std::is_same_v<Block, BlockQ16A> ? static_cast<size_t>(column_pairs_size(T, n_blocks)) : 0;
-  float* scratch = arena.work(block_floats + 2 * scale_floats + pair_words);
-  auto* q = reinterpret_cast<Block*>(scratch);
-  const Block* xs[kMaxRowColumns];
+  float* scratch = arena.work(block_floats + 2 * scale_floats);
+  auto* q = reinterpret_cast<BlockQ8A*>(scratch);
+  const BlockQ8A* xs[kMaxRowColumns];
   for (int64_t t = 0; t < T; ++t) {
     quantize_activations(x + t * K, K, q + t * n_blocks);
     xs[t] = q + t * n_blocks;
@@ -89,14 +108,7 @@ void mul_mat_integer(const Tensor* w, const float* x, int64_t T, float* y, Arena
   float* d = scratch + block_floats;
   float* s = d + scale_floats;
   column_scales(xs, T, n_blocks, d, s);
-  ColumnScales scales{d, s, column_scales_stride(T)};
-  if constexpr (std::is_same_v<Block, BlockQ16A>) {  // the lane kernels' interleaved values
-    if (takes_column_pairs(T)) {
-      auto* pairs = reinterpret_cast<int32_t*>(s + scale_floats);
-      column_pairs(xs, T, n_blocks, pairs);
-      scales.pairs = pairs;
-    }
-  }
+  const ColumnScales scales{d, s, column_scales_stride(T)};
   rows_times_columns(w, n_threads, [&](int64_t r0, int64_t r1) {
     dot_integer_tile(w->type, weight_row(w, r0), w->nb[1], r1 - r0, xs, scales, T, K, y + r0, N);
   });
@@ -153,17 +165,18 @@ void kernel_mul_mat(Tensor* node, Arena& arena, int n_threads) {
   if (T < 1) return;
   const bool one_sequence = static_cast<Columns>(node->iparams[1]) == Columns::TOKENS;
   const auto products = static_cast<Products>(node->iparams[0]);
+  // int16 products of many columns, sequences or tokens: the same numbers as the row kernel's
+  if (products == Products::INT16 && integer_gemm::takes(w->type) && T >= integer_gemm::kMinColumns)
+    return integer_gemm::mul_mat(w, xd, T, yd, arena, n_threads);
   if (T <= (one_sequence ? kMaxTokenColumns : kMaxRowColumns)) {
     row_bytes(w->type, K);  // throws before the parallel loop unless K is a whole number of blocks
     if (products != Products::F32 && has_integer_kernel(w->type)) {
-      if (products == Products::INT16) return mul_mat_integer<BlockQ16A>(w, xd, T, yd, arena, n_threads);
-      return mul_mat_integer<BlockQ8A>(w, xd, T, yd, arena, n_threads);
+      if (products == Products::INT16) return mul_mat_int16(w, xd, T, yd, arena, n_threads);
+      return mul_mat_int8(w, xd, T, yd, arena, n_threads);
     }
     if (T == 1) return matvec(w->type, w->data, w->nb[1], N, K, xd, yd, n_threads);
     return mul_mat_rows(w, xd, T, yd, arena, n_threads);
   }
-  if (one_sequence && products == Products::INT16 && integer_gemm::takes(w->type))
-    return integer_gemm::mul_mat(w, xd, T, yd, arena, n_threads);
   mul_mat_tiles(w, xd, T, yd, one_sequence && T <= max_small_gemm_tokens(), arena, n_threads);
 }
 

@@ -1,7 +1,7 @@
 // A Q4_0, Q4_1 or Q8_0 weight block as int16 pairs, for the INT16 kernels that broadcast one pair
-// of the block against the same pair of 16 columns (tensor/integer_lanes.cpp for decoding,
-// tensor/integer_gemm.cpp for prefill). Internal to those kernels; compiled only where the compiler
-// can target AVX-512 VNNI (KVLINK_WEIGHT_PAIRS), the callers check the CPU at run time.
+// of the block against the same pair of 16 columns (tensor/integer_gemm.cpp). Internal to that
+// kernel; compiled only where the compiler can target AVX-512 VNNI (KVLINK_WEIGHT_PAIRS), the
+// caller checks the CPU at run time.
 #pragma once
 #include <cstdint>
 

@@ -1,9 +1,11 @@
 // The integer products (tensor/integer_dot.h), for 16- and 8-bit activations and each weight type:
 // activation quantisation equals its scalar reference bit for bit and stays within half a step; the
-// AVX2 block products equal the scalar definition up to float summation order; they differ from the
-// F32-activation product (quant.h) by no more than the activations' rounding allows; a column gets
-// the same number alone and among others; MUL_MAT with Products::INT16 / INT8 equals the kernels for
-// 1..64 columns of separate sequences and 1..8 tokens of one, and leaves longer products to the F32 path.
+// AVX2 block products equal the scalar definition up to float summation order (int16: bit for bit
+// its float operations, ref::dot_int16); they differ from the F32-activation product (quant.h) by no
+// more than the activations' rounding allows; a column gets the same number alone and among others;
+// MUL_MAT with Products::INT16 / INT8 equals the kernels for 1..64 columns of separate sequences and
+// 1..8 tokens of one, and leaves longer products to the F32 path (int16 with AVX-512 VNNI: none);
+// int16 MUL_MAT of any column count, either kind, 1 or 2 threads, is ref::dot_int16 bit for bit.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -18,6 +20,7 @@
 #include "tensor/f16.h"
 #include "tensor/graph.h"
 #include "tensor/integer_dot.h"
+#include "tensor/integer_gemm.h"
 #include "tensor/ops.h"
 #include "tensor/quant.h"
 #include "support/random_operands.h"
@@ -106,6 +109,9 @@ TEST_P(IntegerDot, KernelEqualsScalarDefinition) {
       double scale = 0;
       for (int64_t i = 0; i < n; ++i) scale += std::fabs(double(w[i]) * x[i]);
       EXPECT_NEAR(got, want, 1e-5 * scale + 1e-6) << dtype_name(type) << " blocks " << blocks;
+      if constexpr (std::is_same_v<Block, BlockQ16A>) {  // and int16's float operations are the reference's
+        EXPECT_EQ(got, ref::dot_int16(type, row.data(), q.data(), n)) << dtype_name(type) << " blocks " << blocks;
+      }
     }
   });
 }
@@ -167,12 +173,13 @@ TEST_P(IntegerDot, ColumnsGetTheirAloneNumbersBitForBit) {
   });
 }
 
+// 19 rows: two groups of 8 rows in the lanes (int16) and 3 left over.
 TEST_P(IntegerDot, TileOfRowsEqualsEachRowAlone) {
   const auto [type, bits] = GetParam();
   with_block(bits, [&, type = type](auto block) {
     using Block = decltype(block);
     std::mt19937 rng(6);
-    const int64_t n = 32 * 5, C = 21, R = 5;
+    const int64_t n = 32 * 5, C = 21, R = 19;
     std::vector<uint8_t> rows;
     for (int64_t r = 0; r < R; ++r) {
       const auto row = weight_row(type, n, rng);
@@ -185,39 +192,34 @@ TEST_P(IntegerDot, TileOfRowsEqualsEachRowAlone) {
       quantize_activations(activations(n, rng).data(), n, q[c].data());
       cols[c] = q[c].data();
     }
-    std::vector<float> d(static_cast<size_t>(column_scales_size(C, n / 32)), -1.0f), s(d.size(), -1.0f);
-    column_scales(cols.data(), C, n / 32, d.data(), s.data());
-    EXPECT_EQ(d[static_cast<size_t>(column_scales_stride(C) + 2)], q[2][1].d);
-    EXPECT_EQ(s[static_cast<size_t>(column_scales_stride(C) + 2)], q[2][1].s);
-    EXPECT_EQ(d[static_cast<size_t>(C)], 0.0f);  // padding after the last column
-    ColumnScales scales{d.data(), s.data(), column_scales_stride(C)};
-    std::vector<int32_t> pairs;
-    if constexpr (std::is_same_v<Block, BlockQ16A>) {  // the int16 lane kernels take the values by pairs
-      pairs.assign(static_cast<size_t>(column_pairs_size(C, n / 32)), -1);
-      column_pairs(cols.data(), C, n / 32, pairs.data());
-      const int32_t lo = static_cast<uint16_t>(q[2][1].qs[6]), hi = static_cast<uint16_t>(q[2][1].qs[7]);
-      EXPECT_EQ(pairs[static_cast<size_t>((16 + 3) * column_scales_stride(C) + 2)], lo | hi << 16);
-      EXPECT_EQ(pairs[static_cast<size_t>(C)], 0);  // padding after the last column
-      if (takes_column_pairs(C)) {  // the lane kernel (AVX-512 VNNI) refuses to run without them
-        std::vector<float> unused(static_cast<size_t>(R * C));
-        EXPECT_THROW(dot_integer_tile(type, rows.data(), stride, R, cols.data(), scales, C, n, unused.data(), R), Error);
-      }
-      scales.pairs = pairs.data();
-    }
     std::vector<float> tile(static_cast<size_t>(R * C));  // a product's layout: column c's rows at c * R
-    dot_integer_tile(type, rows.data(), stride, R, cols.data(), scales, C, n, tile.data(), R);
+    if constexpr (std::is_same_v<Block, BlockQ16A>) {
+      dot_integer_tile(type, rows.data(), stride, R, cols.data(), C, n, tile.data(), R);
+    } else {  // the int8 kernels take the columns' scales side by side
+      std::vector<float> d(static_cast<size_t>(column_scales_size(C, n / 32)), -1.0f), s(d.size(), -1.0f);
+      column_scales(cols.data(), C, n / 32, d.data(), s.data());
+      EXPECT_EQ(d[static_cast<size_t>(column_scales_stride(C) + 2)], q[2][1].d);
+      EXPECT_EQ(s[static_cast<size_t>(column_scales_stride(C) + 2)], q[2][1].s);
+      EXPECT_EQ(d[static_cast<size_t>(C)], 0.0f);  // padding after the last column
+      dot_integer_tile(type, rows.data(), stride, R, cols.data(), ColumnScales{d.data(), s.data(), column_scales_stride(C)},
+                       C, n, tile.data(), R);
+    }
     for (int64_t r = 0; r < R; ++r) {
       for (int64_t c = 0; c < C; ++c) {
         float alone;
         dot_integer_columns(type, rows.data() + r * stride, &cols[c], 1, n, &alone);
         EXPECT_EQ(tile[static_cast<size_t>(c * R + r)], alone) << "row " << r << " column " << c;
+        if constexpr (std::is_same_v<Block, BlockQ16A>) {
+          EXPECT_EQ(alone, ref::dot_int16(type, rows.data() + r * stride, cols[c], n)) << "row " << r << " column " << c;
+        }
       }
     }
   });
 }
 
 // Columns of separate sequences (batched decoding) take the integer kernel up to 64 columns, one
-// sequence's tokens (a prefill) up to 8; longer products take dequantised weights and sgemm.
+// sequence's tokens (a prefill) up to 8; longer products take dequantised weights and sgemm, except
+// int16 ones where the CPU has the kernel of integer_gemm.h: every column count gets the integer numbers.
 TEST_P(IntegerDot, MulMatUsesTheKernelsUpTo64SequencesOr8Tokens) {
   const auto [type, bits] = GetParam();
   with_block(bits, [&, type = type, bits = bits](auto block) {
@@ -234,7 +236,7 @@ TEST_P(IntegerDot, MulMatUsesTheKernelsUpTo64SequencesOr8Tokens) {
              {Columns::SEQUENCES, 1}, {Columns::SEQUENCES, 3}, {Columns::SEQUENCES, 12}, {Columns::SEQUENCES, 64},
              {Columns::SEQUENCES, 65}, {Columns::TOKENS, 1}, {Columns::TOKENS, 8}, {Columns::TOKENS, 9},
              {Columns::TOKENS, 28}}) {
-      const bool integer = T <= (columns == Columns::TOKENS ? 8 : 64);
+      const bool integer = T <= (columns == Columns::TOKENS ? 8 : 64) || (bits == 16 && integer_gemm::takes(type));
       Graph g;
       Tensor* wt = g.leaf(type, {K, N}, w.data(), "w");
       Tensor* x = g.input(DType::F32, {K, T}, "x");
@@ -262,6 +264,47 @@ TEST_P(IntegerDot, MulMatUsesTheKernelsUpTo64SequencesOr8Tokens) {
       }
     }
   });
+}
+
+// Every column count 1..70 (the row kernel up to 3 columns, then the int16 kernel of integer_gemm.h
+// where the CPU has it: padded groups of 16 and the 4-row and 1-row cases with N = 75), of
+// sequences and of tokens, on 1 and 2 threads: each number is ref::dot_int16's, bit for bit.
+TEST(IntegerDotInt16, MulMatOfAnyColumnCountIsTheReferenceBitForBit) {
+  std::mt19937 rng(9);
+  const int64_t K = 32 * 7, N = 75;
+  for (DType type : kInt8Types) {
+    std::vector<uint8_t> w;
+    for (int64_t r = 0; r < N; ++r) {
+      const auto row = weight_row(type, K, rng);
+      w.insert(w.end(), row.begin(), row.end());
+    }
+    const size_t rb = row_bytes(type, K);
+    for (int64_t T = 1; T <= 70; ++T) {
+      const auto xv = activations(K * T, rng);
+      for (Columns columns : {Columns::SEQUENCES, Columns::TOKENS}) {
+        const bool row_kernel = T <= (columns == Columns::TOKENS ? 8 : 64);
+        if (!row_kernel && !integer_gemm::takes(type)) continue;  // F32 products there
+        for (int threads : {1, 2}) {
+          Graph g;
+          Tensor* x = g.input(DType::F32, {K, T}, "x");
+          std::memcpy(x->data, xv.data(), xv.size() * sizeof(float));
+          Tensor* y = mul_mat(g, g.leaf(type, {K, N}, w.data(), "w"), x, Products::INT16, columns);
+          g.mark_output(y);
+          Arena arena;
+          execute(g, arena, ExecOptions{threads});
+          const auto* yd = static_cast<const float*>(y->data);
+          for (int64_t t = 0; t < T; ++t) {
+            std::vector<BlockQ16A> q(K / 32);
+            quantize_activations(xv.data() + t * K, K, q.data());
+            for (int64_t r = 0; r < N; ++r) {
+              ASSERT_EQ(yd[t * N + r], ref::dot_int16(type, w.data() + r * rb, q.data(), K))
+                  << dtype_name(type) << " T " << T << " t " << t << " r " << r << " threads " << threads;
+            }
+          }
+        }
+      }
+    }
+  }
 }
 
 TEST(IntegerDotTypes, OnlyTheBlockTypesHaveKernelsAndProductsParse) {

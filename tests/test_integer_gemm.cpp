@@ -1,6 +1,7 @@
-// The int16 prefill products (tensor/integer_gemm.h): through MUL_MAT with Products::INT16 and a
+// The int16 kernel for many columns (tensor/integer_gemm.h): through MUL_MAT with Products::INT16 and a
 // sequence's tokens, every number equals the scalar definition of the int16 block product
-// (ref::dot_integer on the same quantised activations) up to float rounding of its block sums; a
+// (ref::dot_integer on the same quantised activations) up to float rounding of its block sums, and
+// is bit for bit the float operations of ref::dot_int16 (which the row kernel does too); a
 // token's numbers do not depend on how many tokens share the product or on the thread count; the
 // layout puts each quantised value and scale where the kernel reads it and zeros in spare lanes;
 // the tile writes only its own rows and tokens and refuses weight types it does not take.
@@ -62,7 +63,7 @@ double magnitude(DType type, const uint8_t* row, const float* x, int64_t K) {
 
 }  // namespace
 
-TEST(IntegerGemm, EveryTokenGetsTheInt16BlockProductUpToFloatRounding) {
+TEST(IntegerGemm, EveryTokenGetsTheInt16BlockProductBitForBit) {
   if (!integer_gemm::takes(DType::Q4_1)) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
   std::mt19937 rng(21);
   const int64_t K = 32 * 18, N = 11;  // 11 rows: two kernel calls of 4 and three rows alone
@@ -79,6 +80,8 @@ TEST(IntegerGemm, EveryTokenGetsTheInt16BlockProductUpToFloatRounding) {
           const double want = ref::dot_integer(type, w.data() + r * rb, q.data(), K);
           const double bound = 4.0 * (K / kQK) * std::ldexp(magnitude(type, w.data() + r * rb, x.data() + t * K, K), -24);
           ASSERT_NEAR(y[static_cast<size_t>(t * N + r)], want, bound) << dtype_name(type) << " T " << T << " t " << t << " r " << r;
+          ASSERT_EQ(y[static_cast<size_t>(t * N + r)], ref::dot_int16(type, w.data() + r * rb, q.data(), K))
+              << dtype_name(type) << " T " << T << " t " << t << " r " << r;
         }
       }
     }

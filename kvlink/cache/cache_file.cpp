@@ -71,7 +71,7 @@ std::string chunk_cache_key(uint64_t model_fingerprint, const std::vector<TokenI
 uint64_t products_fingerprint(uint64_t model_fingerprint, Products products) {
   if (products == Products::F32) return model_fingerprint;
   static constexpr char kTag[] = "kvlink-products-";  // then the name, without the tag's terminator
-  const char* name = products_name(products);
+  const char* name = products_arithmetic(products);
   return hash_after(model_fingerprint, kTag, sizeof kTag - 1, name, std::strlen(name));
 }
 

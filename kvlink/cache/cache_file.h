@@ -45,7 +45,7 @@ uint64_t conditioned_fingerprint(uint64_t model_fingerprint, const std::vector<T
 
 // The fingerprint a cache store keys and stamps its chunks with for a model whose chunks are encoded
 // with `products` (tensor/integer_dot.h; prefill takes them too, docs/PRODUCTS.md): F32 gives the model
-// fingerprint itself, the others XXH3 of (model fingerprint, a tag, the products' name), so caches
+// fingerprint itself, the others XXH3 of (model fingerprint, a tag, the products_arithmetic name), so caches
 // encoded with different arithmetic never share a key, and neither validates as the other.
 uint64_t products_fingerprint(uint64_t model_fingerprint, Products products);
 
