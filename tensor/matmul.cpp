@@ -69,12 +69,6 @@ void mul_mat_rows(const Tensor* w, const float* x, int64_t T, float* y, Arena& a
   });
 }
 
-// Rows per task of the int16 row kernel: matvec_grain's, rounded up to its 8 rows at a time.
-int64_t int16_grain(int64_t N, int n_threads) {
-  const int64_t g = matvec_grain(N, n_threads);
-  return g >= N ? N : (g + 7) / 8 * 8;
-}
-
 // The int16 products of T columns: each quantised to BlockQ16A once, in the arena's scratch, then
 // the row kernel (tensor/integer_dot.h).
 void mul_mat_int16(const Tensor* w, const float* x, int64_t T, float* y, Arena& arena, int n_threads) {
@@ -86,7 +80,10 @@ void mul_mat_int16(const Tensor* w, const float* x, int64_t T, float* y, Arena& 
     quantize_activations(x + t * K, K, q + t * n_blocks);
     xs[t] = q + t * n_blocks;
   }
-  parallel_for(n_threads, N, int16_grain(N, n_threads), [&](int64_t r0, int64_t r1, int) {
+  // in groups of the kernel's 8 rows (a task of rows split anywhere else leaves rows to go one by one)
+  const int64_t groups = (N + 7) / 8;
+  parallel_for(n_threads, groups, std::max<int64_t>(1, matvec_grain(N, n_threads) / 8), [&](int64_t g0, int64_t g1, int) {
+    const int64_t r0 = 8 * g0, r1 = std::min(N, 8 * g1);
     dot_integer_tile(w->type, weight_row(w, r0), w->nb[1], r1 - r0, xs, T, K, y + r0, N);
   });
 }
