@@ -187,11 +187,11 @@ inline int32_t sum_lanes1(__m256i v) {
 // Eight weight rows (`stride` bytes apart) by one column, the rows in the lanes: out[0..7]. Eight
 // rows' blocks at once are eight streams the hardware prefetcher follows poorly (a weight read from
 // memory went at 0.6x the one-row kernel's speed), so each block's step also prefetches its share of
-// the next eight rows (`next`).
+// the next eight rows (`next`, unless null).
 template <DType kType>
 void rows8_int16(const uint8_t* rows, size_t stride, const BlockQ16A* x, int64_t n_blocks, const uint8_t* next,
                  float* out) {
-  const int64_t lines = static_cast<int64_t>(8 * stride + 63) / 64;
+  const int64_t lines = next ? static_cast<int64_t>(8 * stride + 63) / 64 : 0;
   const int64_t lines_per_block = (lines + n_blocks - 1) / n_blocks;
   __m256 f = _mm256_setzero_ps();
   for (int64_t k = 0; k < n_blocks; ++k) {
@@ -235,38 +235,38 @@ void tile_int16(const uint8_t* rows, size_t stride, int64_t n_rows, const BlockQ
   int64_t r = 0;
   for (; r + 8 <= n_rows; r += 8) {
     const uint8_t* group = rows + r * stride;
-    for (int64_t c = 0; c < n_x; ++c)
-      rows8_int16<kType>(group, stride, x[c], n_blocks, group + 8 * stride, out + c * out_stride + r);
+    for (int64_t c = 0; c < n_x; ++c)  // the first column's pass prefetches the next rows for all
+      rows8_int16<kType>(group, stride, x[c], n_blocks, c == 0 ? group + 8 * stride : nullptr, out + c * out_stride + r);
   }
   for (; r < n_rows; ++r) {
     for (int64_t c = 0; c < n_x; ++c) out[c * out_stride + r] = row1_int16<kType>(rows + r * stride, x[c], n_blocks);
   }
 }
 
-// n_rows rows by n_x columns. int16: tile_int16. int8: each row in groups of 8 columns; the 2..7
-// left over in one group of 4 or 8 with spare lanes, a single column alone (a lone sequence's
-// decoding). Measured: groups of 8 make batched decoding of 16 sequences 1.16x faster than groups of
-// 4; two rows at a time, no faster; the left-over columns one by one were 7 % of an evaluation's time.
-template <class Block>
-void dot_tile_avx2(DType type, const void* rows, size_t stride, int64_t n_rows, const Block* const* x,
+// n_rows rows by n_x int8 columns, each row in groups of 8 columns; the 2..7 left over in one group
+// of 4 or 8 with spare lanes, a single column alone (a lone sequence's decoding). Measured: groups of
+// 8 make batched decoding of 16 sequences 1.16x faster than groups of 4; two rows at a time, no
+// faster; the left-over columns one by one were 7 % of an evaluation's time.
+void dot_tile_avx2(DType type, const void* rows, size_t stride, int64_t n_rows, const BlockQ8A* const* x,
                    const ColumnScales& cs, int64_t n_x, int64_t n, float* out, int64_t out_stride) {
+  const int64_t whole = n_x / 8 * 8;
+  const int rest = static_cast<int>(n_x - whole);
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const uint8_t* row = static_cast<const uint8_t*>(rows) + r * stride;
+    for (int64_t c = 0; c < whole; c += 8) dot_group_of<8>(type, row, x, cs, c, n / kQK, out + r, out_stride);
+    if (rest > 4) dot_group_of<8>(type, row, x, cs, whole, n / kQK, out + r, out_stride, rest);
+    else if (rest > 1) dot_group_of<4>(type, row, x, cs, whole, n / kQK, out + r, out_stride, rest);
+    else if (rest == 1) dot_group_of<1>(type, row, x, cs, whole, n / kQK, out + r, out_stride);
+  }
+}
+
+void tile_int16_avx2(DType type, const void* rows, size_t stride, int64_t n_rows, const BlockQ16A* const* x, int64_t n_x,
+                     int64_t n, float* out, int64_t out_stride) {
   const auto* base = static_cast<const uint8_t*>(rows);
-  if constexpr (std::is_same_v<Block, BlockQ16A>) {
-    switch (type) {
-      case DType::Q4_0: return tile_int16<DType::Q4_0>(base, stride, n_rows, x, n_x, n / kQK, out, out_stride);
-      case DType::Q4_1: return tile_int16<DType::Q4_1>(base, stride, n_rows, x, n_x, n / kQK, out, out_stride);
-      default: return tile_int16<DType::Q8_0>(base, stride, n_rows, x, n_x, n / kQK, out, out_stride);
-    }
-  } else {
-    const int64_t whole = n_x / 8 * 8;
-    const int rest = static_cast<int>(n_x - whole);
-    for (int64_t r = 0; r < n_rows; ++r) {
-      const uint8_t* row = base + r * stride;
-      for (int64_t c = 0; c < whole; c += 8) dot_group_of<8>(type, row, x, cs, c, n / kQK, out + r, out_stride);
-      if (rest > 4) dot_group_of<8>(type, row, x, cs, whole, n / kQK, out + r, out_stride, rest);
-      else if (rest > 1) dot_group_of<4>(type, row, x, cs, whole, n / kQK, out + r, out_stride, rest);
-      else if (rest == 1) dot_group_of<1>(type, row, x, cs, whole, n / kQK, out + r, out_stride);
-    }
+  switch (type) {
+    case DType::Q4_0: return tile_int16<DType::Q4_0>(base, stride, n_rows, x, n_x, n / kQK, out, out_stride);
+    case DType::Q4_1: return tile_int16<DType::Q4_1>(base, stride, n_rows, x, n_x, n / kQK, out, out_stride);
+    default: return tile_int16<DType::Q8_0>(base, stride, n_rows, x, n_x, n / kQK, out, out_stride);
   }
 }
 
@@ -328,9 +328,8 @@ void check_integer_row(DType type, int64_t n) {
   check_integer_type(type);
 }
 
-template <class Block>
-void dot_any(DType type, const void* rows, size_t stride, int64_t n_rows, const Block* const* x, const ColumnScales& cs,
-             int64_t n_x, int64_t n, float* out, int64_t out_stride) {
+void dot_int8_any(DType type, const void* rows, size_t stride, int64_t n_rows, const BlockQ8A* const* x,
+                  const ColumnScales& cs, int64_t n_x, int64_t n, float* out, int64_t out_stride) {
   check_integer_row(type, n);
 #if KVLINK_INTEGER_AVX2
   dot_tile_avx2(type, rows, stride, n_rows, x, cs, n_x, n, out, out_stride);
@@ -338,10 +337,20 @@ void dot_any(DType type, const void* rows, size_t stride, int64_t n_rows, const 
   (void)cs;
   for (int64_t r = 0; r < n_rows; ++r) {
     const void* row = static_cast<const uint8_t*>(rows) + r * stride;
-    for (int64_t c = 0; c < n_x; ++c) {
-      if constexpr (std::is_same_v<Block, BlockQ16A>) out[c * out_stride + r] = ref::dot_int16(type, row, x[c], n);
-      else out[c * out_stride + r] = static_cast<float>(ref::dot_integer(type, row, x[c], n));
-    }
+    for (int64_t c = 0; c < n_x; ++c) out[c * out_stride + r] = static_cast<float>(ref::dot_integer(type, row, x[c], n));
+  }
+#endif
+}
+
+void dot_int16_any(DType type, const void* rows, size_t stride, int64_t n_rows, const BlockQ16A* const* x, int64_t n_x,
+                   int64_t n, float* out, int64_t out_stride) {
+  check_integer_row(type, n);
+#if KVLINK_INTEGER_AVX2
+  tile_int16_avx2(type, rows, stride, n_rows, x, n_x, n, out, out_stride);
+#else
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const void* row = static_cast<const uint8_t*>(rows) + r * stride;
+    for (int64_t c = 0; c < n_x; ++c) out[c * out_stride + r] = ref::dot_int16(type, row, x[c], n);
   }
 #endif
 }
@@ -373,6 +382,14 @@ int weight_q(DType type, const uint8_t* block, int i) {
   return i < kQK / 2 ? (qs[i] & 0x0F) : (qs[i - kQK / 2] >> 4);
 }
 
+// A block's exact integer sum of products, weights times activations.
+template <class Block>
+int32_t block_sum(DType type, const uint8_t* block, const Block& x) {
+  int32_t sum = 0;  // |sum| <= 32 * 128 * 32767 < 2^31
+  for (int i = 0; i < kQK; ++i) sum += weight_q(type, block, i) * x.qs[i];
+  return sum;
+}
+
 template <class Block>
 double ref_dot(DType type, const void* row, const Block* x, int64_t n) {
   check_integer_type(type);
@@ -381,9 +398,7 @@ double ref_dot(DType type, const void* row, const Block* x, int64_t n) {
   for (int64_t k = 0; k < n / kQK; ++k) {
     const uint8_t* b = static_cast<const uint8_t*>(row) + k * bb;
     const BlockScales w = block_scales(type, b);
-    int64_t products = 0;
-    for (int i = 0; i < kQK; ++i) products += static_cast<int64_t>(weight_q(type, b, i)) * x[k].qs[i];
-    total += static_cast<double>(w.d) * x[k].d * static_cast<double>(products) + static_cast<double>(w.m) * x[k].s;
+    total += static_cast<double>(w.d) * x[k].d * static_cast<double>(block_sum(type, b, x[k])) + static_cast<double>(w.m) * x[k].s;
   }
   return total;
 }
@@ -396,9 +411,7 @@ float ref_dot_int16(DType type, const void* row, const BlockQ16A* x, int64_t n) 
   for (int64_t k = 0; k < n / kQK; ++k) {
     const uint8_t* b = static_cast<const uint8_t*>(row) + k * bb;
     const BlockScales w = block_scales(type, b);
-    int32_t sum = 0;  // |sum| <= 32 * 128 * 32767 < 2^31
-    for (int i = 0; i < kQK; ++i) sum += weight_q(type, b, i) * x[k].qs[i];
-    f = std::fma(static_cast<float>(sum), w.d * x[k].d, f);
+    f = std::fma(static_cast<float>(block_sum(type, b, x[k])), w.d * x[k].d, f);
     if (type != DType::Q8_0) f = std::fma(w.m, x[k].s, f);
   }
   return f;
@@ -447,7 +460,7 @@ void dot_columns_alone(DType type, const void* row, const BlockQ8A* const* x, in
   const int64_t n_blocks = n / kQK, size = column_scales_size(n_x, n_blocks);
   std::vector<float> d(static_cast<size_t>(size)), s(static_cast<size_t>(size));
   scales_of(x, n_x, n_blocks, d.data(), s.data());
-  dot_any(type, row, 0, 1, x, ColumnScales{d.data(), s.data(), column_scales_stride(n_x)}, n_x, n, out, 1);
+  dot_int8_any(type, row, 0, 1, x, ColumnScales{d.data(), s.data(), column_scales_stride(n_x)}, n_x, n, out, 1);
 }
 
 }  // namespace
@@ -458,15 +471,15 @@ void dot_integer_columns(DType type, const void* row, const BlockQ8A* const* x, 
   dot_columns_alone(type, row, x, n_x, n, out);
 }
 void dot_integer_columns(DType type, const void* row, const BlockQ16A* const* x, int64_t n_x, int64_t n, float* out) {
-  dot_any(type, row, 0, 1, x, ColumnScales{}, n_x, n, out, 1);
+  dot_int16_any(type, row, 0, 1, x, n_x, n, out, 1);
 }
 void dot_integer_tile(DType type, const void* rows, size_t stride, int64_t n_rows, const BlockQ8A* const* x,
                       const ColumnScales& scales, int64_t n_x, int64_t n, float* out, int64_t out_stride) {
-  dot_any(type, rows, stride, n_rows, x, scales, n_x, n, out, out_stride);
+  dot_int8_any(type, rows, stride, n_rows, x, scales, n_x, n, out, out_stride);
 }
 void dot_integer_tile(DType type, const void* rows, size_t stride, int64_t n_rows, const BlockQ16A* const* x, int64_t n_x,
                       int64_t n, float* out, int64_t out_stride) {
-  dot_any(type, rows, stride, n_rows, x, ColumnScales{}, n_x, n, out, out_stride);
+  dot_int16_any(type, rows, stride, n_rows, x, n_x, n, out, out_stride);
 }
 
 namespace ref {

@@ -36,10 +36,22 @@ constexpr int64_t kMaxTokenColumns = 8;   // one sequence's tokens: the row kern
 // y[t * N + r] for rows r0..r1-1 of every column t, reading each weight row once for all columns
 // with a per-column arithmetic that does not depend on T, so a column gets the number it gets alone:
 // batched decoding's answers are those of decoding alone.
+// Tasks start at multiples of `unit` rows (a kernel's rows at a time: the pool evens its chunks out,
+// which would otherwise cut them anywhere).
 template <class Dot>
-void rows_times_columns(const Tensor* w, int n_threads, const Dot& dot) {
-  const int64_t N = w->ne[1];
-  parallel_for(n_threads, N, matvec_grain(N, n_threads), [&](int64_t r0, int64_t r1, int) { dot(r0, r1); });
+void rows_times_columns(const Tensor* w, int n_threads, const Dot& dot, int64_t unit = 1) {
+  const int64_t N = w->ne[1], units = (N + unit - 1) / unit;
+  parallel_for(n_threads, units, std::max<int64_t>(1, matvec_grain(N, n_threads) / unit),
+               [&](int64_t u0, int64_t u1, int) { dot(u0 * unit, std::min(N, u1 * unit)); });
+}
+
+// The T columns quantised to integer blocks once, into `q` (T * K / 32 blocks); xs[t]: column t's.
+template <class Block>
+void quantize_columns(const float* x, int64_t T, int64_t K, Block* q, const Block** xs) {
+  for (int64_t t = 0; t < T; ++t) {
+    quantize_activations(x + t * K, K, q + t * (K / kQK));
+    xs[t] = q + t * (K / kQK);
+  }
 }
 
 const uint8_t* weight_row(const Tensor* w, int64_t r) {
@@ -76,16 +88,10 @@ void mul_mat_int16(const Tensor* w, const float* x, int64_t T, float* y, Arena& 
   static_assert(sizeof(BlockQ16A) % sizeof(float) == 0, "scratch is counted in floats");
   auto* q = reinterpret_cast<BlockQ16A*>(arena.work(static_cast<size_t>(T * n_blocks) * sizeof(BlockQ16A) / sizeof(float)));
   const BlockQ16A* xs[kMaxRowColumns];
-  for (int64_t t = 0; t < T; ++t) {
-    quantize_activations(x + t * K, K, q + t * n_blocks);
-    xs[t] = q + t * n_blocks;
-  }
-  // in groups of the kernel's 8 rows (a task of rows split anywhere else leaves rows to go one by one)
-  const int64_t groups = (N + 7) / 8;
-  parallel_for(n_threads, groups, std::max<int64_t>(1, matvec_grain(N, n_threads) / 8), [&](int64_t g0, int64_t g1, int) {
-    const int64_t r0 = 8 * g0, r1 = std::min(N, 8 * g1);
+  quantize_columns(x, T, K, q, xs);
+  rows_times_columns(w, n_threads, [&](int64_t r0, int64_t r1) {
     dot_integer_tile(w->type, weight_row(w, r0), w->nb[1], r1 - r0, xs, T, K, y + r0, N);
-  });
+  }, 8);  // the row kernel's 8 rows at a time
 }
 
 // The int8 products of T columns: each quantised to BlockQ8A once, with their block scales side by
@@ -98,10 +104,7 @@ void mul_mat_int8(const Tensor* w, const float* x, int64_t T, float* y, Arena& a
   float* scratch = arena.work(block_floats + 2 * scale_floats);
   auto* q = reinterpret_cast<BlockQ8A*>(scratch);
   const BlockQ8A* xs[kMaxRowColumns];
-  for (int64_t t = 0; t < T; ++t) {
-    quantize_activations(x + t * K, K, q + t * n_blocks);
-    xs[t] = q + t * n_blocks;
-  }
+  quantize_columns(x, T, K, q, xs);
   float* d = scratch + block_floats;
   float* s = d + scale_floats;
   column_scales(xs, T, n_blocks, d, s);
