@@ -143,13 +143,14 @@ void BM_PrefillProducts(benchmark::State& state, kvlink::DType type) {
 }
 
 // Batched decode attention as one layer of a batched step runs it: n_seq queries (9 q heads, 3 kv
-// heads of 64), each over its own n_keys rows of an F16 cache in slots of 2,048 rows. Eight layers'
-// caches are taken in turn, so that the rows come from memory as in a forward pass, not from the
-// last-level cache.
+// heads of 64), each over its own n_keys rows of an F16 cache in slots of 2,048 rows; n_seq = 1 is a
+// lone sequence's decoding. Eight layers' caches (32 for fewer than 8 sequences) are taken in turn,
+// so that the rows come from memory as in a forward pass, not from the last-level cache.
 void BM_DecodeAttention(benchmark::State& state) {
   const int64_t n_seq = state.range(0), n_keys = state.range(1);
   const int threads = static_cast<int>(state.range(2));
-  constexpr int32_t hd = 64, n_head = 9, n_head_kv = 3, kv_width = hd * n_head_kv, slot = 2048, layers = 8;
+  constexpr int32_t hd = 64, n_head = 9, n_head_kv = 3, kv_width = hd * n_head_kv, slot = 2048;
+  const int layers = n_seq >= 8 ? 8 : 32;
   const int64_t n_rows = n_seq * slot;
   std::mt19937 rng(2);
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -237,7 +238,7 @@ void PrefillShapes(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK_CAPTURE(BM_PrefillProducts, q4_1, kvlink::DType::Q4_1)->Apply(PrefillShapes);
 // sequences x keys x threads: the evaluation's batch (16 x 1,500) and the server's (32 x 450)
-BENCHMARK(BM_DecodeAttention)->Args({16, 1500, 1})->Args({16, 1500, 2})->Args({32, 450, 2})->UseRealTime();
+BENCHMARK(BM_DecodeAttention)->Args({1, 512, 1})->Args({1, 512, 2})->Args({1, 2048, 1})->Args({1, 2048, 2})->Args({16, 1500, 1})->Args({16, 1500, 2})->Args({32, 450, 2})->UseRealTime();
 
 }  // namespace
 

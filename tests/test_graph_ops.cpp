@@ -474,6 +474,7 @@ INSTANTIATE_TEST_SUITE_P(
     Shapes, AttentionTest,
     ::testing::Combine(::testing::Values(AttnCase{1, 0, 4, 2, true, false, DType::F32},     // decode, first token
                                          AttnCase{1, 37, 4, 2, true, false, DType::F16},    // decode with history
+                                         AttnCase{1, 37, 4, 1, true, false, DType::F16},    // one kv head of 4 q heads
                                          AttnCase{3, 20, 6, 3, true, true, DType::F16},     // few queries + mask
                                          AttnCase{40, 0, 4, 4, true, false, DType::F32},    // prefill
                                          AttnCase{300, 10, 4, 1, true, false, DType::F16},  // crosses the 256-query block
