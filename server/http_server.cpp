@@ -1,5 +1,9 @@
 #include "server/http_server.h"
 
+// Connections the kernel queues until the server accepts them (capped by net.core.somaxconn);
+// cpp-httplib's default of 5 overflows when many clients connect at once (bench/server_load.py's
+// 32 clients had one request reset in one run).
+#define CPPHTTPLIB_LISTEN_BACKLOG 1024
 #include <httplib.h>
 
 #include <chrono>
