@@ -1,6 +1,7 @@
 #include "tensor/integer_dot.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <type_traits>
@@ -274,6 +275,8 @@ void dot_tile_avx2(DType type, const void* rows, size_t stride, int64_t n_rows, 
 
 void tile_int16_avx2(DType type, const void* rows, size_t stride, int64_t n_rows, const BlockQ16A* const* x, int64_t n_x,
                      int64_t n, float* out, int64_t out_stride) {
+  // rows8_int16 gathers its 8 rows' scales at 32-bit offsets up to 7 strides
+  if (stride > static_cast<size_t>(INT32_MAX / 8)) throw Error("weight rows of over 256 MiB");
   const auto* base = static_cast<const uint8_t*>(rows);
   switch (type) {
     case DType::Q4_0: return tile_int16<DType::Q4_0>(base, stride, n_rows, x, n_x, n / kQK, out, out_stride);
