@@ -145,10 +145,13 @@ void BM_PrefillProducts(benchmark::State& state, kvlink::DType type) {
 // Batched decode attention as one layer of a batched step runs it: n_seq queries (9 q heads, 3 kv
 // heads of 64), each over its own n_keys rows of an F16 cache in slots of 2,048 rows; n_seq = 1 is a
 // lone sequence's decoding. Eight layers' caches (32 for fewer than 8 sequences) are taken in turn,
-// so that the rows come from memory as in a forward pass, not from the last-level cache.
+// so that the rows come from memory as in a forward pass, not from the last-level cache. With
+// `contexts` > 0 the sequences share that many slots (sequence s reads slot s % contexts): what
+// attention would cost if sequences over the same documents read one copy of their rows.
 void BM_DecodeAttention(benchmark::State& state) {
   const int64_t n_seq = state.range(0), n_keys = state.range(1);
   const int threads = static_cast<int>(state.range(2));
+  const int64_t contexts = state.range(3);
   constexpr int32_t hd = 64, n_head = 9, n_head_kv = 3, kv_width = hd * n_head_kv, slot = 2048;
   const int layers = n_seq >= 8 ? 8 : 32;
   const int64_t n_rows = n_seq * slot;
@@ -174,8 +177,9 @@ void BM_DecodeAttention(benchmark::State& state) {
     vis.last_row = g->input(kvlink::DType::I32, {n_seq}, "rows");
     vis.first_row = g->input(kvlink::DType::I32, {n_seq}, "first");
     for (int64_t s = 0; s < n_seq; ++s) {
-      static_cast<int32_t*>(vis.first_row->data)[s] = static_cast<int32_t>(s * slot);
-      static_cast<int32_t*>(vis.last_row->data)[s] = static_cast<int32_t>(s * slot + n_keys - 1);
+      const int64_t first = (contexts > 0 ? s % contexts : s) * slot;
+      static_cast<int32_t*>(vis.first_row->data)[s] = static_cast<int32_t>(first);
+      static_cast<int32_t*>(vis.last_row->data)[s] = static_cast<int32_t>(first + n_keys - 1);
     }
     kvlink::Tensor* k = g->leaf(kvlink::DType::F16, {kv_width, n_rows}, caches[2 * l].data(), "k");
     kvlink::Tensor* v = g->leaf(kvlink::DType::F16, {kv_width, n_rows}, caches[2 * l + 1].data(), "v");
@@ -238,7 +242,8 @@ void PrefillShapes(benchmark::internal::Benchmark* b) {
 }
 BENCHMARK_CAPTURE(BM_PrefillProducts, q4_1, kvlink::DType::Q4_1)->Apply(PrefillShapes);
 // sequences x keys x threads: the evaluation's batch (16 x 1,500) and the server's (32 x 450)
-BENCHMARK(BM_DecodeAttention)->Args({1, 512, 1})->Args({1, 512, 2})->Args({1, 2048, 1})->Args({1, 2048, 2})->Args({16, 1500, 1})->Args({16, 1500, 2})->Args({32, 450, 2})->UseRealTime();
+BENCHMARK(BM_DecodeAttention)->Args({1, 512, 1, 0})->Args({1, 512, 2, 0})->Args({1, 2048, 1, 0})->Args({1, 2048, 2, 0})->Args({16, 1500, 1, 0})->Args({16, 1500, 2, 0})->Args({32, 450, 2, 0})
+    ->Args({32, 800, 2, 0})->Args({32, 800, 2, 10})->Args({32, 800, 2, 3})->UseRealTime();
 
 }  // namespace
 
