@@ -241,7 +241,8 @@ void PrefillShapes(benchmark::internal::Benchmark* b) {
   b->UseRealTime();
 }
 BENCHMARK_CAPTURE(BM_PrefillProducts, q4_1, kvlink::DType::Q4_1)->Apply(PrefillShapes);
-// sequences x keys x threads: the evaluation's batch (16 x 1,500) and the server's (32 x 450)
+// sequences x keys x threads x shared slots (0: a slot each): a lone sequence, the evaluation's batch
+// (16 x 1,500) and the server's (32 x 450; 32 x 800 with and without shared slots)
 BENCHMARK(BM_DecodeAttention)->Args({1, 512, 1, 0})->Args({1, 512, 2, 0})->Args({1, 2048, 1, 0})->Args({1, 2048, 2, 0})->Args({16, 1500, 1, 0})->Args({16, 1500, 2, 0})->Args({32, 450, 2, 0})
     ->Args({32, 800, 2, 0})->Args({32, 800, 2, 10})->Args({32, 800, 2, 3})->UseRealTime();
 

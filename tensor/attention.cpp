@@ -230,12 +230,19 @@ void decode_query(int64_t h_begin, int64_t h_end, int64_t group, const float* qr
 constexpr bool kHaveSimdDecode = false;
 #endif
 
-// Few queries: per-query loops over the cache rows. A task is one query with all its heads when there
-// are enough queries to go round the threads (batched decoding), else one kv head's q heads (a lone
-// sequence), or one q head where kv heads are fewer than the threads. Either way a head's
-// arithmetic is the same, so a sequence decoded alone and in a batch gets the same numbers. The SIMD
-// path gives APE's queries their context groups in the same pass (returns true); the portable path
-// leaves them to attention_context_groups.
+// The q heads of one decode task (the SIMD kernels): a query's all when the queries go round the
+// threads twice (batched decoding), else one kv head's (each K and V row converted once for all of
+// them), or one if there are fewer kv heads than threads.
+int64_t decode_heads_per_task(const AttnShape& s, int n_threads) {
+  if (s.n_q >= 2 * n_threads) return s.n_head;
+  if (s.n_q * s.n_head_kv >= n_threads) return s.n_head / s.n_head_kv;
+  return 1;
+}
+
+// Few queries: per-query loops over the cache rows, a task's heads as decode_heads_per_task says (the
+// portable path: one). Either way a head's arithmetic is the same, so a sequence decoded alone and in
+// a batch gets the same numbers. The SIMD path gives APE's queries their context groups in the same
+// pass (returns true); the portable path leaves them to attention_context_groups.
 bool attention_decode(Tensor* node, const AttnShape& s, Arena& arena, int n_threads) {
   const Tensor* q = node->src[0];
   const Tensor* k = node->src[1];
@@ -244,10 +251,7 @@ bool attention_decode(Tensor* node, const AttnShape& s, Arena& arena, int n_thre
   const int64_t group = s.n_head / s.n_head_kv;
   const bool f16 = k->type == DType::F16;
   const bool simd = kHaveSimdDecode && s.head_dim % 8 == 0 && (f16 || k->type == DType::F32) && v->type == k->type;
-  // A task: a query with all its heads when queries go round the threads twice; else one kv head's
-  // q heads (each K and V row converted once for all of them), or one q head if there are too few
-  // kv heads for the threads.
-  const int64_t heads_per_task = !simd ? 1 : s.n_q >= 2 * n_threads ? s.n_head : s.n_q * s.n_head_kv >= n_threads ? group : 1;
+  const int64_t heads_per_task = simd ? decode_heads_per_task(s, n_threads) : 1;
   const int64_t tasks_per_query = s.n_head / heads_per_task;
   // A head's scores lie score_stride(n) floats after the previous head's: rows of a power-of-two
   // length (a slot of the batched cache) would put every head's scores in the same cache sets.

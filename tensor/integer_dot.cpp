@@ -1,8 +1,8 @@
 #include "tensor/integer_dot.h"
 
 #include <algorithm>
-#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -185,18 +185,25 @@ inline int32_t sum_lanes1(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
-// The block scales of 8 rows' blocks (`b` the first row's, the rest `stride` bytes apart): one
-// gather of each block's first 4 bytes (d, then m for Q4_1), the 8 d halves and the 8 m halves put
-// side by side and converted at once. Q4_0's m is -8 d, as block_scales gives it.
+// The block scales of 8 rows' blocks, lane i row i's: d, and m (Q4 only; Q4_0's is -8 d, as
+// block_scales gives it).
+struct Scales8 {
+  __m256 d, m;
+};
+
+// `b` the first row's block, the others at `offsets` (0, stride, ..., 7 stride): one gather of each
+// block's first 4 bytes (d, then m for Q4_1), the 8 d halves and the 8 m halves put side by side and
+// converted at once.
 template <DType kType>
-inline void scales8(const uint8_t* b, __m256i offsets, __m256* d, __m256* m) {
+inline Scales8 scales8(const uint8_t* b, __m256i offsets) {
   const __m256i dm = _mm256_i32gather_epi32(reinterpret_cast<const int*>(b), offsets, 1);
   const __m256i halves = _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,  //
                                           0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
   const __m256i sorted = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(dm, halves), 0xD8);  // d0-7, m0-7
-  *d = _mm256_cvtph_ps(_mm256_castsi256_si128(sorted));
-  if constexpr (kType == DType::Q4_1) *m = _mm256_cvtph_ps(_mm256_extracti128_si256(sorted, 1));
-  if constexpr (kType == DType::Q4_0) *m = _mm256_mul_ps(_mm256_set1_ps(-8.0f), *d);
+  Scales8 s{_mm256_cvtph_ps(_mm256_castsi256_si128(sorted)), _mm256_setzero_ps()};
+  if constexpr (kType == DType::Q4_1) s.m = _mm256_cvtph_ps(_mm256_extracti128_si256(sorted, 1));
+  if constexpr (kType == DType::Q4_0) s.m = _mm256_mul_ps(_mm256_set1_ps(-8.0f), s.d);
+  return s;
 }
 
 // Eight weight rows (`stride` bytes apart) by one column, the rows in the lanes: out[0..7]. Eight
@@ -204,12 +211,10 @@ inline void scales8(const uint8_t* b, __m256i offsets, __m256* d, __m256* m) {
 // memory went at 0.6x the one-row kernel's speed), so each block's step also prefetches its share of
 // the next eight rows (`next`, unless null).
 template <DType kType>
-void rows8_int16(const uint8_t* rows, size_t stride, const BlockQ16A* x, int64_t n_blocks, const uint8_t* next,
-                 float* out) {
+void rows8_int16(const uint8_t* rows, size_t stride, __m256i offsets, const BlockQ16A* x, int64_t n_blocks,
+                 const uint8_t* next, float* out) {
   const int64_t lines = next ? static_cast<int64_t>(8 * stride + 63) / 64 : 0;
   const int64_t lines_per_block = (lines + n_blocks - 1) / n_blocks;
-  const int s = static_cast<int>(stride);
-  const __m256i offsets = _mm256_setr_epi32(0, s, 2 * s, 3 * s, 4 * s, 5 * s, 6 * s, 7 * s);
   __m256 f = _mm256_setzero_ps();
   for (int64_t k = 0; k < n_blocks; ++k) {
     for (int64_t l = k * lines_per_block; l < std::min(lines, (k + 1) * lines_per_block); ++l)
@@ -218,11 +223,9 @@ void rows8_int16(const uint8_t* rows, size_t stride, const BlockQ16A* x, int64_t
     const uint8_t* b = rows + k * kBlockBytes<kType>;
     __m256i v[8];
     for (int i = 0; i < 8; ++i) v[i] = block_partials16<kType>(b + static_cast<size_t>(i) * stride, a);
-    __m256 dw, mw;
-    scales8<kType>(b, offsets, &dw, &mw);
-    const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(x[k].d));
-    f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum_lanes8(v)), scale, f);
-    if constexpr (kType != DType::Q8_0) f = _mm256_fmadd_ps(mw, _mm256_set1_ps(x[k].s), f);
+    const Scales8 w = scales8<kType>(b, offsets);
+    f = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum_lanes8(v)), _mm256_mul_ps(w.d, _mm256_set1_ps(x[k].d)), f);
+    if constexpr (kType != DType::Q8_0) f = _mm256_fmadd_ps(w.m, _mm256_set1_ps(x[k].s), f);
   }
   _mm256_storeu_ps(out, f);
 }
@@ -245,11 +248,16 @@ float row1_int16(const uint8_t* row, const BlockQ16A* x, int64_t n_blocks) {
 template <DType kType>
 void tile_int16(const uint8_t* rows, size_t stride, int64_t n_rows, const BlockQ16A* const* x, int64_t n_x,
                 int64_t n_blocks, float* out, int64_t out_stride) {
+  // the 8 rows' offsets for scales8's gather, once per tile: 32-bit, up to 7 strides
+  if (stride > static_cast<size_t>(INT32_MAX / 8)) throw Error("weight rows of over 256 MiB");
+  const int s = static_cast<int>(stride);
+  const __m256i offsets = _mm256_setr_epi32(0, s, 2 * s, 3 * s, 4 * s, 5 * s, 6 * s, 7 * s);
   int64_t r = 0;
   for (; r + 8 <= n_rows; r += 8) {
     const uint8_t* group = rows + r * stride;
     for (int64_t c = 0; c < n_x; ++c)  // the first column's pass prefetches the next rows for all
-      rows8_int16<kType>(group, stride, x[c], n_blocks, c == 0 ? group + 8 * stride : nullptr, out + c * out_stride + r);
+      rows8_int16<kType>(group, stride, offsets, x[c], n_blocks, c == 0 ? group + 8 * stride : nullptr,
+                         out + c * out_stride + r);
   }
   for (; r < n_rows; ++r) {
     for (int64_t c = 0; c < n_x; ++c) out[c * out_stride + r] = row1_int16<kType>(rows + r * stride, x[c], n_blocks);
@@ -275,8 +283,6 @@ void dot_tile_avx2(DType type, const void* rows, size_t stride, int64_t n_rows, 
 
 void tile_int16_avx2(DType type, const void* rows, size_t stride, int64_t n_rows, const BlockQ16A* const* x, int64_t n_x,
                      int64_t n, float* out, int64_t out_stride) {
-  // rows8_int16 gathers its 8 rows' scales at 32-bit offsets up to 7 strides
-  if (stride > static_cast<size_t>(INT32_MAX / 8)) throw Error("weight rows of over 256 MiB");
   const auto* base = static_cast<const uint8_t*>(rows);
   switch (type) {
     case DType::Q4_0: return tile_int16<DType::Q4_0>(base, stride, n_rows, x, n_x, n / kQK, out, out_stride);
