@@ -65,8 +65,7 @@ void BM_Matvec(benchmark::State& state, kvlink::DType type) {
 
 // The int16 products of a whole weight with n_x columns of separate sequences, one thread: the row
 // kernel (gemm 0: dot_integer_tile over all rows, the columns quantised beforehand) or MUL_MAT (gemm
-// 1: quantising in each run, and the int16 kernel of integer_gemm.h from kMinColumns columns where
-// the CPU has it). Bytes of weight per second.
+// 1: quantising in each run, and the int16 kernel of integer_gemm.h where columns_taken gives it columns). Bytes of weight per second.
 void BM_IntegerTile(benchmark::State& state, kvlink::DType type) {
   const int64_t rows = state.range(0), cols = state.range(1), n_x = state.range(2);
   const bool gemm = state.range(3) != 0;
@@ -127,7 +126,7 @@ void BM_F32Columns(benchmark::State& state, kvlink::DType type) {
 void BM_PrefillProducts(benchmark::State& state, kvlink::DType type) {
   const int64_t rows = state.range(0), cols = state.range(1), n_t = state.range(2);
   const bool int16 = state.range(3) != 0;
-  if (int16 && !kvlink::integer_gemm::takes(type)) {
+  if (int16 && !kvlink::integer_gemm::takes_prefill(type)) {
     state.SkipWithError("no int16 prefill kernel on this CPU");
     return;
   }

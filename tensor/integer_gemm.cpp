@@ -110,6 +110,76 @@ void rows_by_groups(const uint8_t* rows, size_t stride, int64_t r0, const Layout
   kernel<kType, R, 1>(rows, stride, r0, x, g0, n_tokens, y, ldy);
 }
 
+// Without AVX-512 VNNI: R weight rows r0.. by the token group g as two AVX2 vectors of 8 tokens
+// (h = 0, 1), vpmaddwd then vpaddd where vpdpwssd does both: the same exact int32 sums of the 16
+// pairs per block, then the same float operations, so the numbers are the VNNI kernel's.
+template <DType kType, int R>
+void kernel_avx2(const uint8_t* rows, size_t stride, int64_t r0, const Layout& x, int64_t g, int64_t n_tokens, float* y,
+                 int64_t ldy) {
+  constexpr int64_t kHalf = kLanes / 2;
+  const int64_t n_blocks = x.n_blocks;
+  const int32_t* gx = x.pairs + g * n_blocks * kPairs * kLanes;
+  __m256 f[R][2];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) f[r][0] = f[r][1] = _mm256_setzero_ps();
+  WeightPairs w[R];
+  for (int64_t k = 0; k < n_blocks; ++k) {
+    BlockScales s[R];
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* b = rows + static_cast<size_t>(r0 + r) * stride + k * kBlockBytes<kType>;
+      s[r] = block_scales(kType, b);
+      load_pairs<kType>(b, &w[r]);
+    }
+    const int32_t* px = gx + k * kPairs * kLanes;
+    __m256i sum[R][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) sum[r][0] = sum[r][1] = _mm256_setzero_si256();
+#pragma GCC unroll 2
+    for (int p = 0; p < kPairs; ++p) {
+      const __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(px + p * kLanes));
+      const __m256i a1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(px + p * kLanes + kHalf));
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        const __m256i b = weight_pairs::broadcast8(w[r].pair(p));
+        sum[r][0] = _mm256_add_epi32(sum[r][0], _mm256_madd_epi16(a0, b));
+        sum[r][1] = _mm256_add_epi32(sum[r][1], _mm256_madd_epi16(a1, b));
+        // integer sums may be taken in any order, and GCC 12 would take all 16 products first and
+        // keep them on the stack: the sums stay in registers, added to as they come
+        //ASMBARRIER
+      }
+    }
+    const int64_t at = (g * n_blocks + k) * kLanes;
+    for (int h = 0; h < 2; ++h) {
+      const __m256 dx = _mm256_loadu_ps(x.d + at + h * kHalf), sx = _mm256_loadu_ps(x.s + at + h * kHalf);
+      for (int r = 0; r < R; ++r) {
+        f[r][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[r][h]), _mm256_mul_ps(_mm256_set1_ps(s[r].d), dx), f[r][h]);
+        if constexpr (kType != DType::Q8_0) f[r][h] = _mm256_fmadd_ps(_mm256_set1_ps(s[r].m), sx, f[r][h]);
+      }
+    }
+  }
+  for (int h = 0; h < 2; ++h) {
+    const int64_t t0 = g * kLanes + h * kHalf;
+    const int64_t valid = std::min(kHalf, n_tokens - t0);
+    for (int r = 0; r < R; ++r) {
+      alignas(32) float out[kHalf];
+      _mm256_store_ps(out, f[r][h]);
+      for (int64_t l = 0; l < valid; ++l) y[(t0 + l) * ldy + r0 + r] = out[l];
+    }
+  }
+}
+
+// The AVX2 kernel over the token groups [g0, g1), rows in steps of kRowsAvx2.
+constexpr int kRowsAvx2 = 2;  // (3 and 4 measured slower: 21 against 27 G multiply-adds/s at 64 tokens)
+template <DType kType>
+void tile_of_avx2(const uint8_t* rows, size_t stride, int64_t n_rows, const Layout& x, int64_t g0, int64_t g1,
+                  int64_t n_tokens, float* y, int64_t ldy) {
+  for (int64_t g = g0; g < g1; ++g) {
+    int64_t r = 0;
+    for (; r + kRowsAvx2 <= n_rows; r += kRowsAvx2) kernel_avx2<kType, kRowsAvx2>(rows, stride, r, x, g, n_tokens, y, ldy);
+    for (; r < n_rows; ++r) kernel_avx2<kType, 1>(rows, stride, r, x, g, n_tokens, y, ldy);
+  }
+}
+
 // Token groups in steps of kGroups (their values stay in L2 while every row of the tile takes
 // them), rows in steps of kRows.
 template <DType kType>
@@ -128,15 +198,29 @@ constexpr int64_t kTileRows = 32;    // weight rows per task
 constexpr int64_t kTileGroups = 16;  // token groups (256 tokens) per task
 }  // namespace
 
-bool takes(DType type) {
-#if KVLINK_WEIGHT_PAIRS
+namespace {
+bool has_vnni() {
   static const bool vnni = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                            __builtin_cpu_supports("avx512vnni");
-  return vnni && has_integer_kernel(type);
+  return vnni;
+}
+}  // namespace
+
+bool takes(DType type) {
+#if KVLINK_WEIGHT_PAIRS
+  return has_integer_kernel(type);
 #else
   (void)type;
   return false;
 #endif
+}
+
+bool takes_prefill(DType type) { return has_vnni() && takes(type); }
+
+int64_t columns_taken(DType type, int64_t T, bool tokens) {
+  if (!(tokens ? takes_prefill(type) : takes(type))) return 0;
+  if (has_vnni()) return T >= kMinColumnsVnni ? T : 0;
+  return lanes::columns_taken(T, kMinLastAvx2);
 }
 
 size_t layout_floats(int64_t T, int64_t K) {
@@ -174,6 +258,13 @@ void tile(DType type, const void* rows, size_t stride, int64_t n_rows, const Lay
   if (g0 < 0 || g1 > laid.n_groups || n_tokens > laid.n_groups * kLanes) throw Error("token groups outside the layout");
 #if KVLINK_WEIGHT_PAIRS
   const auto* r = static_cast<const uint8_t*>(rows);
+  if (!has_vnni()) {
+    switch (type) {
+      case DType::Q4_0: return tile_of_avx2<DType::Q4_0>(r, stride, n_rows, laid, g0, g1, n_tokens, y, ldy);
+      case DType::Q4_1: return tile_of_avx2<DType::Q4_1>(r, stride, n_rows, laid, g0, g1, n_tokens, y, ldy);
+      default: return tile_of_avx2<DType::Q8_0>(r, stride, n_rows, laid, g0, g1, n_tokens, y, ldy);
+    }
+  }
   switch (type) {
     case DType::Q4_0: return tile_of<DType::Q4_0>(r, stride, n_rows, laid, g0, g1, n_tokens, y, ldy);
     case DType::Q4_1: return tile_of<DType::Q4_1>(r, stride, n_rows, laid, g0, g1, n_tokens, y, ldy);

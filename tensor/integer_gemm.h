@@ -11,8 +11,9 @@
 // (no dequantised copy). These are ref::dot_int16's operations, so a column's numbers are bit for
 // bit those of the row kernel (integer_dot.h) for that column alone: batched decoding equals
 // decoding alone, and they depend neither on the other columns nor on the thread count.
-// Without AVX-512 VNNI the row kernel takes up to 64 sequences and 8 tokens, and longer prefills
-// stay on F32 products (tensor/matmul.cpp).
+// Without AVX-512 VNNI (AVX2) the same layout and numbers with 8 columns to a vector, for batched
+// decoding's sequences only; there the row kernel takes up to 8 tokens, and longer prefills stay on
+// F32 products (tensor/matmul.cpp).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -26,12 +27,25 @@ struct Tensor;
 
 namespace integer_gemm {
 
-// Whether this CPU has the kernel and `type` is one it takes (Q4_0, Q4_1, Q8_0).
+// Whether this build has the kernel (AVX2; its AVX-512 VNNI form where the CPU has that) and
+// `type` is one it takes (Q4_0, Q4_1, Q8_0).
 bool takes(DType type);
-// MUL_MAT takes this kernel from this many columns on (fewer: the row kernel, 8 rows at a time).
-// Measured (bench-kernels IntegerTile, Q4_1 1536 x 576, one thread): the row kernel 139, 210, 279 us
-// for 4, 6 and 8 columns, this kernel 172-175 us for any count up to 16 (one padded group).
-inline constexpr int64_t kMinColumns = 5;
+// Whether MUL_MAT gives it a sequence's tokens beyond the row kernel's 8 (prefills): only with
+// AVX-512 VNNI. With AVX2 alone, F32 products (dequantised rows, sgemm) are the faster prefill
+// (bench-kernels PrefillProducts, Q4_1 1536 x 576, one thread, AMD EPYC Zen 3: 34-41 G
+// multiply-adds/s against 26-27 for this kernel at 64 and 512 tokens), so batched decoding's
+// columns alone take it there, with the row kernel's numbers.
+bool takes_prefill(DType type);
+// How many of MUL_MAT's T int16 columns (the first ones; sequences, or a sequence's tokens) this
+// kernel takes; the row kernel (8 rows at a time) takes the rest. With AVX-512 VNNI all of them from
+// 5 on. Measured (bench-kernels IntegerTile, Q4_1 1536 x 576, one thread): the row kernel 139, 210,
+// 279 us for 4, 6 and 8 columns, this kernel 172-175 us for any count up to 16 (one padded group).
+// With AVX2 alone, sequences only, in whole groups of 16 and a last group of kMinLastAvx2 or more
+// (the AMD EPYC Zen 3, medians of 3: 16 columns 444 us against the row kernel's 628, 32 columns
+// 1,112 against 1,473; 6 and 8 columns padded to 16, 494 and 493 against 264 and 409).
+int64_t columns_taken(DType type, int64_t T, bool tokens);
+inline constexpr int64_t kMinColumnsVnni = 5;
+inline constexpr int64_t kMinLastAvx2 = 12;
 
 // The tokens' activations quantised and laid out: for group g of 16 tokens and block k,
 // pairs[((g * n_blocks + k) * 16 + p) * 16 + lane] holds values 2p (low half) and 2p + 1 (high) of

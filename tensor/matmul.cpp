@@ -6,9 +6,9 @@
 // where the CPU has AVX-512F: tensor/float_lanes.h). With Products::INT16 or INT8 (the node's
 // iparams[0]) and a Q4_0, Q4_1 or Q8_0 weight, these products quantise the columns to 16- or 8-bit
 // blocks once and multiply in integers (tensor/integer_dot.h); a column's arithmetic still does not
-// depend on how many columns there are. INT16 products of integer_gemm::kMinColumns or more columns
-// (sequences or tokens, any number) where the CPU has AVX-512 VNNI: the int16 kernel of
-// tensor/integer_gemm.h, whose numbers are the row kernel's.
+// depend on how many columns there are. INT16 products of many columns (integer_gemm::columns_taken):
+// the int16 kernel of tensor/integer_gemm.h, whose numbers are the row kernel's, for sequences (any
+// number) and, where the CPU has AVX-512 VNNI, tokens (any number) too.
 // Otherwise (F32 or INT8 products, other weight types or CPUs, over 64 sequences): the product is cut into
 // tiles of (weight rows x tokens); each task dequantises its weight rows into a per-thread slab and
 // multiplies them with its tokens: in registers (tensor/small_gemm.h) for 9-40 tokens of one
@@ -166,8 +166,12 @@ void kernel_mul_mat(Tensor* node, Arena& arena, int n_threads) {
   const bool one_sequence = static_cast<Columns>(node->iparams[1]) == Columns::TOKENS;
   const auto products = static_cast<Products>(node->iparams[0]);
   // int16 products of many columns, sequences or tokens: the same numbers as the row kernel's
-  if (products == Products::INT16 && integer_gemm::takes(w->type) && T >= integer_gemm::kMinColumns)
-    return integer_gemm::mul_mat(w, xd, T, yd, arena, n_threads);
+  const int64_t gemm = products == Products::INT16 ? integer_gemm::columns_taken(w->type, T, one_sequence) : 0;
+  if (gemm > 0) {
+    integer_gemm::mul_mat(w, xd, gemm, yd, arena, n_threads);
+    if (gemm < T) mul_mat_int16(w, xd + gemm * K, T - gemm, yd + gemm * N, arena, n_threads);  // the row kernel's rest
+    return;
+  }
   if (T <= (one_sequence ? kMaxTokenColumns : kMaxRowColumns)) {
     row_bytes(w->type, K);  // throws before the parallel loop unless K is a whole number of blocks
     if (products != Products::F32 && has_integer_kernel(w->type)) {

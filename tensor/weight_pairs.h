@@ -1,7 +1,7 @@
 // A Q4_0, Q4_1 or Q8_0 weight block as int16 pairs, for the INT16 kernels that broadcast one pair
 // of the block against the same pair of 16 columns (tensor/integer_gemm.cpp). Internal to that
-// kernel; compiled only where the compiler can target AVX-512 VNNI (KVLINK_WEIGHT_PAIRS), the
-// caller checks the CPU at run time.
+// kernel; compiled where the compiler targets AVX2 (KVLINK_WEIGHT_PAIRS), its AVX-512 VNNI form
+// for a CPU that has it (checked at run time).
 #pragma once
 #include <cstdint>
 
@@ -51,6 +51,13 @@ inline void load_pairs(const uint8_t* block, WeightPairs* w) {
 KVLINK_VNNI inline __m512i broadcast(const int32_t* p) {
   __m512i r;
   asm("vpbroadcastd %1, %0" : "=v"(r) : "m"(*p));
+  return r;
+}
+
+// The same broadcast into the 8 lanes of an AVX2 vector (the kernel for CPUs without AVX-512 VNNI).
+inline __m256i broadcast8(const int32_t* p) {
+  __m256i r;
+  asm("vpbroadcastd %1, %0" : "=x"(r) : "m"(*p));
   return r;
 }
 

@@ -236,7 +236,8 @@ TEST_P(IntegerDot, MulMatUsesTheKernelsUpTo64SequencesOr8Tokens) {
              {Columns::SEQUENCES, 1}, {Columns::SEQUENCES, 3}, {Columns::SEQUENCES, 12}, {Columns::SEQUENCES, 64},
              {Columns::SEQUENCES, 65}, {Columns::TOKENS, 1}, {Columns::TOKENS, 8}, {Columns::TOKENS, 9},
              {Columns::TOKENS, 28}}) {
-      const bool integer = T <= (columns == Columns::TOKENS ? 8 : 64) || (bits == 16 && integer_gemm::takes(type));
+      const bool gemm = columns == Columns::TOKENS ? integer_gemm::takes_prefill(type) : integer_gemm::takes(type);
+      const bool integer = T <= (columns == Columns::TOKENS ? 8 : 64) || (bits == 16 && gemm);
       Graph g;
       Tensor* wt = g.leaf(type, {K, N}, w.data(), "w");
       Tensor* x = g.input(DType::F32, {K, T}, "x");
@@ -283,7 +284,8 @@ TEST(IntegerDotInt16, MulMatOfAnyColumnCountIsTheReferenceBitForBit) {
       const auto xv = activations(K * T, rng);
       for (Columns columns : {Columns::SEQUENCES, Columns::TOKENS}) {
         const bool row_kernel = T <= (columns == Columns::TOKENS ? 8 : 64);
-        if (!row_kernel && !integer_gemm::takes(type)) continue;  // F32 products there
+        const bool gemm = columns == Columns::TOKENS ? integer_gemm::takes_prefill(type) : integer_gemm::takes(type);
+        if (!row_kernel && !gemm) continue;  // F32 products there
         for (int threads : {1, 2}) {
           Graph g;
           Tensor* x = g.input(DType::F32, {K, T}, "x");

@@ -1,5 +1,5 @@
 // The int16 kernel for many columns (tensor/integer_gemm.h): through MUL_MAT with Products::INT16 and a
-// sequence's tokens, every number equals the scalar definition of the int16 block product
+// sequence's tokens (separate sequences where it takes no prefills), every number equals the scalar definition of the int16 block product
 // (ref::dot_integer on the same quantised activations) up to float rounding of its block sums, and
 // is bit for bit the float operations of ref::dot_int16 (which the row kernel does too); a
 // token's numbers do not depend on how many tokens share the product or on the thread count; the
@@ -34,13 +34,15 @@ std::vector<float> activations(int64_t n, std::mt19937& rng) {
   return x;
 }
 
-// y = W x through MUL_MAT for T tokens of one sequence with int16 products, on n_threads threads.
+// y = W x through MUL_MAT for T tokens of one sequence with int16 products, on n_threads threads;
+// where the kernel takes no prefills (AVX2 without VNNI), T sequences' columns instead.
 std::vector<float> product(DType type, const std::vector<uint8_t>& w, int64_t N, int64_t K, const std::vector<float>& x,
                            int64_t T, int n_threads) {
+  const Columns columns = integer_gemm::takes_prefill(type) ? Columns::TOKENS : Columns::SEQUENCES;
   Graph g;
   Tensor* xt = g.input(DType::F32, {K, T}, "x");
   std::memcpy(xt->data, x.data(), static_cast<size_t>(K * T) * sizeof(float));
-  Tensor* y = mul_mat(g, g.leaf(type, {K, N}, w.data(), "w"), xt, Products::INT16, Columns::TOKENS);
+  Tensor* y = mul_mat(g, g.leaf(type, {K, N}, w.data(), "w"), xt, Products::INT16, columns);
   g.mark_output(y);
   Arena arena;
   execute(g, arena, ExecOptions{n_threads});
@@ -64,7 +66,7 @@ double magnitude(DType type, const uint8_t* row, const float* x, int64_t K) {
 }  // namespace
 
 TEST(IntegerGemm, EveryTokenGetsTheInt16BlockProductBitForBit) {
-  if (!integer_gemm::takes(DType::Q4_1)) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  if (!integer_gemm::takes(DType::Q4_1)) GTEST_SKIP() << "built without AVX2";
   std::mt19937 rng(21);
   const int64_t K = 32 * 18, N = 11;  // 11 rows: two kernel calls of 4 and three rows alone
   for (DType type : kTypes) {
@@ -89,7 +91,7 @@ TEST(IntegerGemm, EveryTokenGetsTheInt16BlockProductBitForBit) {
 }
 
 TEST(IntegerGemm, ATokensNumbersDoNotDependOnTheOtherTokensOrTheThreads) {
-  if (!integer_gemm::takes(DType::Q4_1)) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  if (!integer_gemm::takes(DType::Q4_1)) GTEST_SKIP() << "built without AVX2";
   std::mt19937 rng(22);
   const int64_t K = 32 * 6, N = 37;
   for (DType type : kTypes) {
@@ -136,7 +138,7 @@ TEST(IntegerGemm, LayoutHoldsEachQuantisedValueAndZerosInSpareLanes) {
 TEST(IntegerGemm, TileWritesOnlyItsRowsAndTokensAndRefusesOtherTypes) {
   EXPECT_FALSE(integer_gemm::takes(DType::F16));
   EXPECT_FALSE(integer_gemm::takes(DType::F32));
-  if (!integer_gemm::takes(DType::Q4_1)) GTEST_SKIP() << "this CPU has no AVX-512 VNNI";
+  if (!integer_gemm::takes(DType::Q4_1)) GTEST_SKIP() << "built without AVX2";
   std::mt19937 rng(24);
   const int64_t K = 32 * 3, R = 5, T = 20, ld = R + 2;
   const auto w = kvlink::testing::normal_weight_rows(DType::Q4_1, R, K, rng);
