@@ -29,6 +29,16 @@ using weight_pairs::WeightPairs;
 constexpr int kRows = 4;    // weight rows per kernel call
 constexpr int kGroups = 2;  // groups of 16 tokens per kernel call: 8 int32 sums, 8 float sums, 2 token vectors
 
+// Block k of the R weight rows r0..: its scales and its values as int16 pairs.
+template <DType kType, int R>
+inline void load_rows(const uint8_t* rows, size_t stride, int64_t r0, int64_t k, BlockScales* s, WeightPairs* w) {
+  for (int r = 0; r < R; ++r) {
+    const uint8_t* b = rows + static_cast<size_t>(r0 + r) * stride + k * kBlockBytes<kType>;
+    s[r] = block_scales(kType, b);
+    load_pairs<kType>(b, &w[r]);
+  }
+}
+
 // Four rows' values of 16 tokens (a, b, c, d: lane l is token l) to y[l * ldy + 0..3] for l < valid:
 // transposed in 4 x 4 blocks within each 128-bit lane, so a token's 4 values take one store (16
 // scalar stores per token group and row took about a seventh of the kernel's time).
@@ -58,11 +68,7 @@ KVLINK_VNNI void kernel(const uint8_t* rows, size_t stride, int64_t r0, const La
   WeightPairs w[R];
   for (int64_t k = 0; k < n_blocks; ++k) {
     BlockScales s[R];
-    for (int r = 0; r < R; ++r) {
-      const uint8_t* b = rows + static_cast<size_t>(r0 + r) * stride + k * kBlockBytes<kType>;
-      s[r] = block_scales(kType, b);
-      load_pairs<kType>(b, &w[r]);
-    }
+    load_rows<kType, R>(rows, stride, r0, k, s, w);
     const int32_t* px = x.pairs + g0 * group_words + k * kPairs * kLanes;
     __m512i sum[R][G];
     for (int r = 0; r < R; ++r)
@@ -125,15 +131,13 @@ void kernel_avx2(const uint8_t* rows, size_t stride, int64_t r0, const Layout& x
   WeightPairs w[R];
   for (int64_t k = 0; k < n_blocks; ++k) {
     BlockScales s[R];
-    for (int r = 0; r < R; ++r) {
-      const uint8_t* b = rows + static_cast<size_t>(r0 + r) * stride + k * kBlockBytes<kType>;
-      s[r] = block_scales(kType, b);
-      load_pairs<kType>(b, &w[r]);
-    }
+    load_rows<kType, R>(rows, stride, r0, k, s, w);
     const int32_t* px = gx + k * kPairs * kLanes;
     __m256i sum[R][2];
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) sum[r][0] = sum[r][1] = _mm256_setzero_si256();
+    // unrolled twice, not 16 times: fully unrolled, GCC 12 issued all 16 pairs' products first and
+    // kept them on the stack (integer sums may be taken in any order), at about 0.8x the speed
 #pragma GCC unroll 2
     for (int p = 0; p < kPairs; ++p) {
       const __m256i a0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(px + p * kLanes));
@@ -143,9 +147,6 @@ void kernel_avx2(const uint8_t* rows, size_t stride, int64_t r0, const Layout& x
         const __m256i b = weight_pairs::broadcast8(w[r].pair(p));
         sum[r][0] = _mm256_add_epi32(sum[r][0], _mm256_madd_epi16(a0, b));
         sum[r][1] = _mm256_add_epi32(sum[r][1], _mm256_madd_epi16(a1, b));
-        // integer sums may be taken in any order, and GCC 12 would take all 16 products first and
-        // keep them on the stack: the sums stay in registers, added to as they come
-        //ASMBARRIER
       }
     }
     const int64_t at = (g * n_blocks + k) * kLanes;
