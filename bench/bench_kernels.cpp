@@ -65,7 +65,8 @@ void BM_Matvec(benchmark::State& state, kvlink::DType type) {
 
 // The int16 products of a whole weight with n_x columns of separate sequences, one thread: the row
 // kernel (gemm 0: dot_integer_tile over all rows, the columns quantised beforehand) or MUL_MAT (gemm
-// 1: quantising in each run, and the int16 kernel of integer_gemm.h where columns_taken gives it columns). Bytes of weight per second.
+// 1: quantising in each run, and the int16 kernel of integer_gemm.h for the columns columns_taken
+// gives it). Bytes of weight per second.
 void BM_IntegerTile(benchmark::State& state, kvlink::DType type) {
   const int64_t rows = state.range(0), cols = state.range(1), n_x = state.range(2);
   const bool gemm = state.range(3) != 0;

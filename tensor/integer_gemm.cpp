@@ -20,6 +20,12 @@ using weight_pairs::kPairs;  // int32 words (int16 pairs) of a token's block
 
 int64_t groups_of(int64_t T) { return (T + kLanes - 1) / kLanes; }
 
+bool has_vnni() {
+  static const bool vnni = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                           __builtin_cpu_supports("avx512vnni");
+  return vnni;
+}
+
 #if KVLINK_WEIGHT_PAIRS
 using weight_pairs::broadcast;
 using weight_pairs::load_pairs;
@@ -193,18 +199,18 @@ void tile_of(const uint8_t* rows, size_t stride, int64_t n_rows, const Layout& x
     for (; r < n_rows; ++r) rows_by_groups<kType, 1>(rows, stride, r, x, g, n_g, n_tokens, y, ldy);
   }
 }
+
+// The VNNI kernel where the CPU has it, else the AVX2 one: the same numbers.
+template <DType kType>
+void tile_for(const uint8_t* rows, size_t stride, int64_t n_rows, const Layout& x, int64_t g0, int64_t g1,
+              int64_t n_tokens, float* y, int64_t ldy) {
+  if (has_vnni()) return tile_of<kType>(rows, stride, n_rows, x, g0, g1, n_tokens, y, ldy);
+  tile_of_avx2<kType>(rows, stride, n_rows, x, g0, g1, n_tokens, y, ldy);
+}
 #endif
 
 constexpr int64_t kTileRows = 32;    // weight rows per task
 constexpr int64_t kTileGroups = 16;  // token groups (256 tokens) per task
-}  // namespace
-
-namespace {
-bool has_vnni() {
-  static const bool vnni = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                           __builtin_cpu_supports("avx512vnni");
-  return vnni;
-}
 }  // namespace
 
 bool takes(DType type) {
@@ -219,9 +225,9 @@ bool takes(DType type) {
 bool takes_prefill(DType type) { return has_vnni() && takes(type); }
 
 int64_t columns_taken(DType type, int64_t T, bool tokens) {
-  if (!(tokens ? takes_prefill(type) : takes(type))) return 0;
+  if (!takes(type)) return 0;
   if (has_vnni()) return T >= kMinColumnsVnni ? T : 0;
-  return lanes::columns_taken(T, kMinLastAvx2);
+  return tokens ? 0 : lanes::columns_taken(T, kMinLastAvx2);
 }
 
 size_t layout_floats(int64_t T, int64_t K) {
@@ -259,17 +265,10 @@ void tile(DType type, const void* rows, size_t stride, int64_t n_rows, const Lay
   if (g0 < 0 || g1 > laid.n_groups || n_tokens > laid.n_groups * kLanes) throw Error("token groups outside the layout");
 #if KVLINK_WEIGHT_PAIRS
   const auto* r = static_cast<const uint8_t*>(rows);
-  if (!has_vnni()) {
-    switch (type) {
-      case DType::Q4_0: return tile_of_avx2<DType::Q4_0>(r, stride, n_rows, laid, g0, g1, n_tokens, y, ldy);
-      case DType::Q4_1: return tile_of_avx2<DType::Q4_1>(r, stride, n_rows, laid, g0, g1, n_tokens, y, ldy);
-      default: return tile_of_avx2<DType::Q8_0>(r, stride, n_rows, laid, g0, g1, n_tokens, y, ldy);
-    }
-  }
   switch (type) {
-    case DType::Q4_0: return tile_of<DType::Q4_0>(r, stride, n_rows, laid, g0, g1, n_tokens, y, ldy);
-    case DType::Q4_1: return tile_of<DType::Q4_1>(r, stride, n_rows, laid, g0, g1, n_tokens, y, ldy);
-    default: return tile_of<DType::Q8_0>(r, stride, n_rows, laid, g0, g1, n_tokens, y, ldy);
+    case DType::Q4_0: return tile_for<DType::Q4_0>(r, stride, n_rows, laid, g0, g1, n_tokens, y, ldy);
+    case DType::Q4_1: return tile_for<DType::Q4_1>(r, stride, n_rows, laid, g0, g1, n_tokens, y, ldy);
+    default: return tile_for<DType::Q8_0>(r, stride, n_rows, laid, g0, g1, n_tokens, y, ldy);
   }
 #else
   (void)rows, (void)stride, (void)n_rows, (void)y, (void)ldy;

@@ -236,7 +236,7 @@ TEST_P(IntegerDot, MulMatUsesTheKernelsUpTo64SequencesOr8Tokens) {
              {Columns::SEQUENCES, 1}, {Columns::SEQUENCES, 3}, {Columns::SEQUENCES, 12}, {Columns::SEQUENCES, 64},
              {Columns::SEQUENCES, 65}, {Columns::TOKENS, 1}, {Columns::TOKENS, 8}, {Columns::TOKENS, 9},
              {Columns::TOKENS, 28}}) {
-      const bool gemm = columns == Columns::TOKENS ? integer_gemm::takes_prefill(type) : integer_gemm::takes(type);
+      const bool gemm = integer_gemm::columns_taken(type, T, columns == Columns::TOKENS) > 0;
       const bool integer = T <= (columns == Columns::TOKENS ? 8 : 64) || (bits == 16 && gemm);
       Graph g;
       Tensor* wt = g.leaf(type, {K, N}, w.data(), "w");
@@ -284,8 +284,7 @@ TEST(IntegerDotInt16, MulMatOfAnyColumnCountIsTheReferenceBitForBit) {
       const auto xv = activations(K * T, rng);
       for (Columns columns : {Columns::SEQUENCES, Columns::TOKENS}) {
         const bool row_kernel = T <= (columns == Columns::TOKENS ? 8 : 64);
-        const bool gemm = columns == Columns::TOKENS ? integer_gemm::takes_prefill(type) : integer_gemm::takes(type);
-        if (!row_kernel && !gemm) continue;  // F32 products there
+        if (!row_kernel && integer_gemm::columns_taken(type, T, columns == Columns::TOKENS) == 0) continue;  // F32 there
         for (int threads : {1, 2}) {
           Graph g;
           Tensor* x = g.input(DType::F32, {K, T}, "x");

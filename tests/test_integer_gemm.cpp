@@ -1,8 +1,8 @@
 // The int16 kernel for many columns (tensor/integer_gemm.h): through MUL_MAT with Products::INT16 and a
-// sequence's tokens (separate sequences where it takes no prefills), every number equals the scalar definition of the int16 block product
-// (ref::dot_integer on the same quantised activations) up to float rounding of its block sums, and
-// is bit for bit the float operations of ref::dot_int16 (which the row kernel does too); a
-// token's numbers do not depend on how many tokens share the product or on the thread count; the
+// sequence's tokens (separate sequences where it takes no prefills), every number equals the scalar
+// definition of the int16 block product (ref::dot_integer on the same quantised activations) up to
+// float rounding of its block sums, and is bit for bit the float operations of ref::dot_int16 (which
+// the row kernel does too); a token's numbers do not depend on how many tokens share the product or on the thread count; the
 // layout puts each quantised value and scale where the kernel reads it and zeros in spare lanes;
 // the tile writes only its own rows and tokens and refuses weight types it does not take.
 #include <gtest/gtest.h>
